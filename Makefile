@@ -1,0 +1,31 @@
+# Two commands: `make repro` (the default pipeline) and `make test` (the test suite).
+# Both create .venv from requirements.txt once; later runs reuse it until
+# requirements.txt or pyproject.toml change.
+
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: repro test bench clean-venv
+
+repro: $(STAMP)
+	dvc repro
+
+test: $(STAMP)
+	python -m pytest -q
+
+bench: $(STAMP)
+	python bench/crop_throughput.py
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,215 @@
+"""Typed, validated view of params.yaml.
+
+Every stage loads the whole file through `load`, so a mistake anywhere (unknown
+key, wrong type, ratios that do not sum to 1, missing mapping file) stops the
+run before any work starts, with one line naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import FashionError
+
+FORMATS = ("deepfashion", "imaterialist")
+FITS = ("stretch", "pad")
+
+
+@dataclass(frozen=True)
+class EmbeddedConfig:
+    """How Fashion-MNIST is rendered into the two real dataset formats."""
+
+    package: str
+    integrity: str
+    target_classes: str
+    source_per_class: int
+    target_per_class: int
+    source_canvas: int
+    target_canvas: int
+    dead_links: int
+    multi_label: int
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "source_per_class", "target_per_class", "source_canvas", "target_canvas")
+        _non_negative(self, key, "dead_links", "multi_label")
+        if not Path(self.target_classes).is_file():
+            raise FashionError(f"params.yaml: {key}.target_classes: mapping file {self.target_classes} does not exist")
+        if not self.integrity.startswith("sha512-"):
+            raise FashionError(f"params.yaml: {key}.integrity must be an npm 'sha512-…' string")
+        for name in ("source_canvas", "target_canvas"):
+            if getattr(self, name) < 56:
+                raise FashionError(f"params.yaml: {key}.{name} must be at least 56 pixels")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """One dataset: where it is, how to read it, how to map its labels."""
+
+    format: str
+    location: str
+    classes: str
+    per_class: int
+
+    def check(self, key: str) -> None:
+        if self.format not in FORMATS:
+            raise FashionError(f"params.yaml: {key}.format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        _positive(self, key, "per_class")
+        if not Path(self.classes).is_file():
+            raise FashionError(f"params.yaml: {key}.classes: mapping file {self.classes} does not exist")
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    workers: int
+    timeout_s: float
+    retries: int
+    max_bytes: int
+    max_per_class: int
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "workers", "timeout_s", "max_bytes")
+        _non_negative(self, key, "retries", "max_per_class")
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    margin: float
+    size: int
+    fit: str
+    workers: int
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "size")
+        _non_negative(self, key, "margin", "workers")
+        if self.fit not in FITS:
+            raise FashionError(f"params.yaml: {key}.fit must be one of {', '.join(FITS)}, not {self.fit!r}")
+
+
+@dataclass(frozen=True)
+class BalanceConfig:
+    allow_smaller: bool
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    train: float
+    val: float
+    test: float
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "train", "val", "test")
+        total = self.train + self.val + self.test
+        if not math.isclose(total, 1.0, abs_tol=1e-6):
+            raise FashionError(f"params.yaml: {key}.train + val + test must sum to 1, not {total:g}")
+
+
+@dataclass(frozen=True)
+class Config:
+    seed: int
+    embedded: EmbeddedConfig
+    datasets: dict[str, DatasetConfig]
+    download: DownloadConfig
+    crop: CropConfig
+    balance: BalanceConfig
+    split: SplitConfig
+
+    def dataset(self, name: str) -> DatasetConfig:
+        if name not in self.datasets:
+            raise FashionError(f"params.yaml: datasets.{name} is not defined (have: {', '.join(self.datasets)})")
+        return self.datasets[name]
+
+
+def load(path: str | Path = "params.yaml") -> Config:
+    """Read and validate params.yaml; raise FashionError naming the bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FashionError(f"{path}: parameters file not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise FashionError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    return build(Config, raw, "")
+
+
+def build(cls, raw, key: str):
+    """Turn plain YAML data into the dataclass `cls`, checking every key and type."""
+    label = key or "the top level"
+    if not isinstance(raw, dict):
+        raise FashionError(f"params.yaml: {label} must be a mapping, not {_kind(raw)}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in raw if k not in names]
+    if unknown:
+        raise FashionError(f"params.yaml: unknown key {_join(key, unknown[0])} (allowed: {', '.join(names)})")
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise FashionError(f"params.yaml: missing key {_join(key, missing[0])}")
+    values = {name: _convert(hints[name], raw[name], _join(key, name)) for name in names if name in raw}
+    obj = cls(**values)
+    if hasattr(obj, "check"):
+        obj.check(key)
+    return obj
+
+
+def _convert(hint, value, key: str):
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key)
+    if origin is dict:
+        _, value_type = typing.get_args(hint)
+        if not isinstance(value, dict) or not value:
+            raise FashionError(f"params.yaml: {key} must be a non-empty mapping, not {_kind(value)}")
+        return {str(k): _convert(value_type, v, f"{key}.{k}") for k, v in value.items()}
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if not isinstance(value, list):
+            raise FashionError(f"params.yaml: {key} must be a list, not {_kind(value)}")
+        return [_convert(item_type, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        hint = next(o for o in options if o is not type(None))
+    return _scalar(hint, value, key)
+
+
+def _scalar(hint, value, key: str):
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool and not isinstance(value, bool):
+        raise FashionError(f"params.yaml: {key} must be true or false, not {value!r}")
+    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise FashionError(f"params.yaml: {key} must be an integer, not {value!r}")
+    if not isinstance(value, hint):
+        raise FashionError(f"params.yaml: {key} must be {hint.__name__}, not {_kind(value)} {value!r}")
+    return value
+
+
+def _positive(obj, key: str, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) <= 0:
+            raise FashionError(f"params.yaml: {_join(key, name)} must be positive, not {getattr(obj, name)!r}")
+
+
+def _non_negative(obj, key: str, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) < 0:
+            raise FashionError(f"params.yaml: {_join(key, name)} must not be negative, not {getattr(obj, name)!r}")
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def _kind(value) -> str:
+    return "nothing" if value is None else type(value).__name__

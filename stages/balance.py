@@ -1,0 +1,30 @@
+"""Stage `balance@<dataset>`: the same number of images in every class, chosen with the seed."""
+
+from pathlib import Path
+
+from fashioncat import manifest, stage
+from fashioncat.io import atomic_dir, read_csv, read_json, write_csv, write_json
+from fashioncat.records import tally
+
+
+def main(args, cfg):
+    dataset = cfg.dataset(args.dataset)
+    cropped = Path(args.cropped)
+    rows, classes = read_csv(cropped / "records.csv"), read_json(cropped / "classes.json")
+    chosen = manifest.balanced(rows, classes, dataset.per_class, cfg.seed, cfg.balance.allow_smaller,
+                               where=f"datasets.{args.dataset}.per_class")
+    with atomic_dir(args.out) as tmp:
+        write_csv(tmp / "manifest.csv", chosen, manifest.FIELDS)
+        write_json(tmp / "classes.json", classes)
+    kept = {r["image"] for r in chosen}
+    surplus = [manifest.surplus_drop(r) for r in rows if r["image"] not in kept]
+    write_json(args.metrics, tally((r["label"] for r in chosen), surplus, classes))
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
+    p.add_argument("--cropped", required=True, help="the crop stage's folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--metrics", required=True)
+    stage.run(main, p)

@@ -1,0 +1,32 @@
+"""Stage `crop@<dataset>`: crop each image to its box, convert to RGB, resize."""
+
+from pathlib import Path
+
+from fashioncat import crop, datasets, manifest, stage
+from fashioncat.classmap import load_classmap
+from fashioncat.io import atomic_dir, write_csv, write_json
+from fashioncat.records import DROP_FIELDS, drop_rows, tally
+
+
+def main(args, cfg):
+    dataset = cfg.dataset(args.dataset)
+    classmap = load_classmap(dataset.classes)
+    raw, out = Path(args.raw), Path(args.out)
+    parsed = datasets.read(dataset.format, raw, classmap)
+    with atomic_dir(out) as tmp:
+        rows, lost = crop.crop_all(parsed.records, raw, tmp / "images", margin=cfg.crop.margin, size=cfg.crop.size,
+                                   fit=cfg.crop.fit, workers=cfg.crop.workers, image_prefix=f"{args.out}/images")
+        drops = parsed.drops + lost
+        write_csv(tmp / "records.csv", rows, manifest.FIELDS)
+        write_csv(tmp / "dropped.csv", drop_rows(drops), DROP_FIELDS)
+        write_json(tmp / "classes.json", list(classmap.classes))
+    write_json(args.metrics, tally((r["label"] for r in rows), drops, classmap.classes))
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
+    p.add_argument("--raw", required=True, help="the download stage's folder")
+    p.add_argument("--out", required=True)
+    p.add_argument("--metrics", required=True)
+    stage.run(main, p)

@@ -1,0 +1,26 @@
+"""Stage `download@<dataset>`: fetch or validate a raw dataset into data/raw/<dataset>/."""
+
+from pathlib import Path
+
+from fashioncat import download, stage
+from fashioncat.classmap import load_classmap
+from fashioncat.io import write_json
+
+
+def main(args, cfg):
+    dataset = cfg.dataset(args.dataset)
+    location, out = Path(dataset.location), Path(args.out)
+    if dataset.format == "deepfashion":
+        report = download.deepfashion_tree(location, out)
+    else:
+        classmap = load_classmap(dataset.classes)
+        report = download.imaterialist_images(location, out, classmap, cfg.download, cfg.seed)
+    write_json(args.metrics, report)
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
+    p.add_argument("--out", required=True)
+    p.add_argument("--metrics", required=True)
+    stage.run(main, p)

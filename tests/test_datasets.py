@@ -1,0 +1,112 @@
+"""The readers and the crop step on tiny fixtures in the real formats, bad cases included."""
+
+from collections import Counter
+
+import pytest
+
+import fixtures
+from fashioncat import datasets
+from fashioncat.classmap import load_classmap
+from fashioncat.crop import crop_all
+from fashioncat.datasets import imaterialist
+from fashioncat.errors import FashionError
+from fashioncat.records import tally
+
+
+def mapping(tmp_path, text):
+    path = tmp_path / "map.yaml"
+    path.write_text(text)
+    return load_classmap(path)
+
+
+def test_deepfashion_keeps_good_rows_and_counts_every_bad_one(tmp_path):
+    root = tmp_path / "deepfashion"
+    planted = fixtures.deepfashion(root, per_class=4)
+    parsed = datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
+    rows, lost = crop_all(parsed.records, root, tmp_path / "out", margin=0.0, size=32, fit="stretch", workers=2,
+                          image_prefix="data/cropped/x/images")
+    reasons = Counter(d.reason for d in parsed.drops + lost)
+    assert reasons == Counter(planted)
+    assert Counter(r["label"] for r in rows) == {"top": 4, "dress": 4, "trousers": 4, "skirt": 4}
+    assert all(r["image"].startswith("data/cropped/x/images/") for r in rows)
+    assert len(list((tmp_path / "out").iterdir())) == 16
+    origins = {d.origin for d in parsed.drops}
+    assert "Anno/list_category_img.txt:3" not in origins  # good rows are not reported
+    assert any(o.startswith("Anno/list_bbox.txt:") for o in origins)
+
+
+def test_deepfashion_crop_uses_the_box(tmp_path):
+    root = tmp_path / "df"
+    fixtures.deepfashion(root, per_class=1, bad=False)
+    parsed = datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
+    assert parsed.records[0].box == (10, 15, 50, 70)
+    rows, _ = crop_all(parsed.records[:1], root, tmp_path / "o", margin=0.0, size=40, fit="stretch", workers=1,
+                       image_prefix="p")
+    from PIL import Image
+    import numpy as np
+    out = np.asarray(Image.open(tmp_path / "o" / rows[0]["image"].split("/")[-1]))
+    assert out.shape == (40, 40, 3)
+    # the fixture's box frames the bright rectangle plus a little noise: the crop is mostly bright
+    assert out.mean() > 100
+
+
+def test_mapping_naming_a_category_the_dataset_lacks_is_an_error(tmp_path):
+    root = tmp_path / "df"
+    fixtures.deepfashion(root, per_class=1, bad=False)
+    with pytest.raises(FashionError, match="Hoodie"):
+        datasets.read("deepfashion", root, mapping(tmp_path, "classes:\n  top: [Blouse, Hoodie]\n"))
+
+
+def test_missing_annotation_file_is_an_error_naming_it(tmp_path):
+    root = tmp_path / "df"
+    fixtures.deepfashion(root, per_class=1, bad=False)
+    (root / "Anno/list_bbox.txt").unlink()
+    with pytest.raises(FashionError, match="list_bbox.txt"):
+        datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
+
+
+def test_imaterialist_reader_classifies_multilabel_and_counts_drops(tmp_path):
+    from fashioncat.config import DownloadConfig
+    from fashioncat.download import imaterialist_images
+
+    source = tmp_path / "release"
+    planted = fixtures.imaterialist(source, per_class=3)
+    classmap = mapping(tmp_path, fixtures.IM_MAPPING)
+    settings = DownloadConfig(workers=4, timeout_s=5, retries=0, max_bytes=10**6, max_per_class=0)
+    raw = tmp_path / "raw"
+    report = imaterialist_images(source, raw, classmap, settings, seed=1)
+    assert report["failed"] == 1 and report["fetched"] == 13
+    parsed = datasets.read("imaterialist", raw, classmap)
+    assert Counter(d.reason for d in parsed.drops) == Counter(planted)
+    assert Counter(r.label for r in parsed.records) == {"top": 4, "dress": 3, "trousers": 3, "skirt": 3}
+    assert all(r.box is None for r in parsed.records)
+    again = imaterialist_images(source, raw, classmap, settings, seed=1)
+    assert again["present"] == 13 and "fetched" not in again  # resumed: nothing fetched twice
+    failures = (raw / "failures.csv").read_text()
+    assert "remote/missing.jpg" in failures and "train.json: annotations[" in failures
+
+
+def test_imaterialist_max_per_class_is_a_seeded_sample(tmp_path):
+    source = tmp_path / "release"
+    fixtures.imaterialist(source, per_class=5, bad=False)
+    entries = imaterialist.entries(source / "train.json", mapping(tmp_path, fixtures.IM_MAPPING))
+    first = imaterialist.chosen(entries, 2, seed=7)
+    assert first == imaterialist.chosen(entries, 2, seed=7)
+    assert Counter(e.label for e in first) == {"top": 2, "dress": 2, "trousers": 2, "skirt": 2}
+
+
+def test_broken_json_names_file_and_line(tmp_path):
+    bad = tmp_path / "train.json"
+    bad.write_text('{"images": [],\n "annotations": [\n  {"imageId": "1",, }\n]}')
+    with pytest.raises(FashionError, match=r"train.json:3"):
+        imaterialist.load_json(bad)
+
+
+def test_tally_counts_in_kept_and_dropped_per_class():
+    from fashioncat.records import Drop
+
+    report = tally(["a", "a", "b"], [Drop("f:1", "bad", "a"), Drop("f:2", "bad"), Drop("f:3", "worse", "b")], ["a", "b"])
+    assert report["in"] == 6 and report["kept"] == 3
+    assert report["dropped"] == {"bad": 2, "worse": 1}
+    assert report["per_class"]["a"] == {"in": 3, "kept": 2, "dropped": {"bad": 1}}
+    assert report["per_class"]["(unknown)"]["dropped"] == {"bad": 1}
