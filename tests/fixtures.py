@@ -72,6 +72,7 @@ def deepfashion(root: Path, per_class: int = 4, bad: bool = True) -> dict:
         add(None, 3, "10 10 50 50")  # listed, never written
         planted["image file missing"] = 1
         add(None, 3, "1 1 5 5", name="../outside.jpg")
+        root.mkdir(parents=True, exist_ok=True)
         (root.parent / "outside.jpg").write_bytes(jpeg(garment(904)))
         planted["path escapes dataset folder"] = 1
         add(jpeg(garment(905)), 4, None)

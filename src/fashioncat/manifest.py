@@ -67,7 +67,8 @@ def split(rows: list[dict], ratios: dict[str, float], seed: int) -> dict[str, li
 
 def _deal(groups: list[str], members: dict, total: int, ratios: dict[str, float]) -> list[str]:
     """The split of each group in order: test and val filled to their share first."""
-    quota = {name: round(total * ratios[name]) for name in ("test", "val")}
+    # a class of three or more images always gets at least one in val and test
+    quota = {name: max(round(total * ratios[name]), 1 if total >= 3 else 0) for name in ("test", "val")}
     filled = Counter()
     names = []
     for group in groups:

@@ -1,0 +1,111 @@
+"""Architectures, initializers, regularizers, optimizers and schedules, by name.
+
+Everything the paper tunes is a name in params.yaml; this module turns names
+into Keras objects. Models are keras.applications with `weights=None` (trained
+from scratch, as in the paper) behind a rescaling layer, so a saved model takes
+raw 0-255 RGB images and needs no separate preprocessing step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+
+from .errors import FashionError
+
+ARCHITECTURES = {
+    "vgg16": keras.applications.VGG16,
+    "resnet50": keras.applications.ResNet50,
+    "resnet50v2": keras.applications.ResNet50V2,
+}
+INITIALIZERS = {
+    "random_normal": "RandomNormal",
+    "he_normal": "HeNormal",
+    "glorot_normal": "GlorotNormal",
+    "zeros": "Zeros",
+    "he_uniform": "HeUniform",
+    "glorot_uniform": "GlorotUniform",
+}
+OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adadelta": keras.optimizers.Adadelta,
+    "adamax": keras.optimizers.Adamax,
+    "adagrad": keras.optimizers.Adagrad,
+    "sgd": keras.optimizers.SGD,
+}
+REGULARIZERS = ("none", "l1", "l2", "l1_l2")
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The hyperparameters the paper tunes (Tables 1, 3, 4 and 5)."""
+
+    initializer: str
+    optimizer: str
+    learning_rate: float
+    decay: float  # learning rate multiplied by this after every epoch; 1 = constant
+    regularizer: str
+    l1: float  # strength of the L1 term when the regularizer has one
+    l2: float
+
+    def check(self, key: str) -> None:
+        for name, known in (("initializer", INITIALIZERS), ("optimizer", OPTIMIZERS), ("regularizer", REGULARIZERS)):
+            value = getattr(self, name)
+            if value not in known:
+                raise FashionError(f"params.yaml: {key}.{name} must be one of {', '.join(known)}, not {value!r}")
+        if not self.learning_rate > 0:
+            raise FashionError(f"params.yaml: {key}.learning_rate must be positive, not {self.learning_rate!r}")
+        if not 0 < self.decay <= 1:
+            raise FashionError(f"params.yaml: {key}.decay must be in (0, 1], not {self.decay!r}")
+        if self.l1 < 0 or self.l2 < 0:
+            raise FashionError(f"params.yaml: {key}.l1 and l2 must not be negative")
+
+
+def regularizer(hyper: Hyper) -> keras.regularizers.Regularizer | None:
+    return {
+        "none": None,
+        "l1": keras.regularizers.L1(hyper.l1),
+        "l2": keras.regularizers.L2(hyper.l2),
+        "l1_l2": keras.regularizers.L1L2(l1=hyper.l1, l2=hyper.l2),
+    }[hyper.regularizer]
+
+
+def build(architecture: str, num_classes: int, image_size: int, hyper: Hyper) -> keras.Model:
+    """An untrained model whose every kernel uses the chosen initializer and regularizer.
+
+    keras.applications takes neither, so the network is rebuilt from its own
+    config with both set on every layer that has a kernel; the saved model
+    keeps them.
+    """
+    if architecture not in ARCHITECTURES:
+        raise FashionError(f"unknown architecture {architecture!r} (known: {', '.join(ARCHITECTURES)})")
+    if image_size < 32:
+        raise FashionError(f"image size {image_size} is below the 32 pixels keras.applications accepts")
+    base = ARCHITECTURES[architecture](weights=None, input_shape=(image_size, image_size, 3), classes=num_classes)
+    config = base.get_config()
+    initializer = {"class_name": INITIALIZERS[hyper.initializer], "config": {}}
+    reg = regularizer(hyper)
+    for layer in config["layers"]:
+        if "kernel_initializer" in layer["config"]:
+            layer["config"]["kernel_initializer"] = initializer
+            layer["config"]["kernel_regularizer"] = keras.regularizers.serialize(reg) if reg else None
+    network = keras.Model.from_config(config)
+    inputs = keras.Input((image_size, image_size, 3), name="rgb_0_255")
+    scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
+    return keras.Model(inputs, network(scaled), name=architecture)
+
+
+def optimizer(hyper: Hyper, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The named optimizer; its learning rate decays by `hyper.decay` once per epoch.
+
+    The paper's "weight decay" values (0.98, 0.95, 0.75 at learning rates up to
+    1) only make sense as a per-epoch learning-rate decay factor: as a decoupled
+    weight decay, 0.75 would wipe the weights out. So it is an exponential
+    staircase schedule: lr_epoch = learning_rate * decay ** epoch.
+    """
+    rate = hyper.learning_rate
+    if hyper.decay < 1:
+        rate = keras.optimizers.schedules.ExponentialDecay(
+            hyper.learning_rate, decay_steps=max(1, steps_per_epoch), decay_rate=hyper.decay, staircase=True)
+    return OPTIMIZERS[hyper.optimizer](learning_rate=rate)

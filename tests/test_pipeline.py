@@ -1,0 +1,124 @@
+"""The data stages end to end through `dvc repro`, on tiny datasets in a throw-away repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import fixtures
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+       "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def sh(cwd: Path, *args: str) -> str:
+    done = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+def dvc(cwd: Path, *args: str) -> str:
+    return sh(cwd, sys.executable, "-m", "dvc", *args)
+
+
+def project(tmp_path: Path, edit) -> Path:
+    """A copy of this repository's pipeline with params edited by `edit`, committed."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(ROOT / name, repo / name)
+    for name in ("stages", "config", "src"):
+        shutil.copytree(ROOT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    edit(params, repo)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh(repo, "git", "init", "-q")
+    dvc(repo, "init", "-q")
+    dvc(repo, "config", "core.analytics", "false")
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    return repo
+
+
+def fixture_data(params: dict, repo: Path) -> None:
+    fixtures.deepfashion(repo / "fixtures/deepfashion", per_class=4)
+    fixtures.imaterialist(repo / "fixtures/imaterialist", per_class=3)
+    (repo / "config/classes/fixture_df.yaml").write_text(fixtures.MAPPING)
+    (repo / "config/classes/fixture_im.yaml").write_text(fixtures.IM_MAPPING)
+    params["datasets"]["source"].update(location="fixtures/deepfashion", classes="config/classes/fixture_df.yaml",
+                                        per_class=3)
+    params["datasets"]["target"].update(location="fixtures/imaterialist", classes="config/classes/fixture_im.yaml",
+                                        per_class=3)
+    params["download"].update(retries=0, timeout_s=5)
+    params["crop"]["size"] = 16
+
+
+def metrics(repo: Path, name: str) -> dict:
+    return json.loads((repo / "metrics/data" / name).read_text())
+
+
+def test_data_stages_on_real_formats_and_split_change_reruns_only_split(tmp_path):
+    repo = project(tmp_path, fixture_data)
+    out = dvc(repo, "repro", "split@source", "split@target")
+    assert "embed" not in out  # real-format data does not need the embedded default
+    crop = metrics(repo, "crop_source.json")
+    assert crop["kept"] == 16 and crop["dropped"]["unreadable image"] == 2
+    assert metrics(repo, "crop_target.json")["dropped"]["labels map to several classes"] == 1
+    assert metrics(repo, "balance_source.json")["kept"] == 12
+    split = metrics(repo, "split_source.json")
+    assert split["images"] == {"train": 4, "val": 4, "test": 4}
+    for name in ("train", "val", "test"):
+        header = (repo / f"data/split/source/{name}.csv").read_text().splitlines()[0]
+        assert header.startswith("image,label")
+    shown = dvc(repo, "metrics", "show")
+    assert "crop_source.json" in shown and "split_target.json" in shown
+
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["split"].update(train=0.5, val=0.25, test=0.25)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = dvc(repo, "status", "--with-deps", "split@source", "split@target")
+    changed = {line.rstrip(":").strip() for line in status.splitlines() if line.endswith(":") and not line.startswith("\t")}
+    assert changed == {"split@source", "split@target"}, status
+    rerun = dvc(repo, "repro", "split@source", "split@target")
+    assert "Running stage 'split@source'" in rerun and "Running stage 'crop@source'" not in rerun
+    assert "Running stage 'balance@target'" not in rerun
+
+
+def test_bad_params_stop_the_stage_with_one_line(tmp_path):
+    def broken(params, repo):
+        fixture_data(params, repo)
+        params["split"]["train"] = 0.9
+
+    repo = project(tmp_path, broken)
+    done = subprocess.run([sys.executable, "stages/split.py", "--dataset", "source", "--balanced", "x", "--out", "y",
+                           "--metrics", "z"], cwd=repo, env=ENV, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: params.yaml: split.train + val + test must sum to 1, not 1.2"
+
+
+@pytest.mark.skipif(shutil.which("npm") is None, reason="the embedded default needs npm")
+def test_embedded_default_runs_end_to_end(tmp_path):
+    def tiny(params, repo):
+        params["embedded"].update(source_per_class=6, target_per_class=5, dead_links=2, multi_label=2)
+        params["datasets"]["source"]["per_class"] = 5
+        params["datasets"]["target"]["per_class"] = 3
+        params["download"].update(retries=0, timeout_s=5)
+        params["crop"]["size"] = 16
+
+    repo = project(tmp_path, tiny)
+    dvc(repo, "repro")
+    assert metrics(repo, "embed.json") == {"fashion_mnist_images": 70000, "source": 60, "target": 50}
+    download = metrics(repo, "download_target.json")
+    assert download["failed"] == 2 and download["fetched"] == 48 - download.get("labels map to several classes", 0)
+    assert metrics(repo, "split_source.json")["images"] == {"train": 30, "val": 10, "test": 10}
+    assert sum(metrics(repo, "split_target.json")["images"].values()) == 30
+    assert (repo / "data/raw/source/Anno/list_bbox.txt").is_file()
+    assert "Data and pipelines are up to date" in dvc(repo, "status")
