@@ -20,6 +20,34 @@ from .errors import FashionError
 
 FORMATS = ("deepfashion", "imaterialist")
 FITS = ("stretch", "pad")
+# Names only: fashioncat.models maps them to Keras objects (this module must not import TensorFlow).
+ARCHITECTURES = ("vgg16", "resnet50", "resnet50v2")
+INITIALIZERS = ("random_normal", "he_normal", "glorot_normal", "zeros", "he_uniform", "glorot_uniform")
+OPTIMIZERS = ("adam", "adadelta", "adamax", "adagrad", "sgd")
+REGULARIZERS = ("none", "l1", "l2", "l1_l2")
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """The hyperparameters the paper tunes (Tables 1, 3, 4 and 5)."""
+
+    initializer: str
+    optimizer: str
+    learning_rate: float
+    decay: float  # learning rate multiplied by this after every epoch; 1 = constant
+    regularizer: str
+    l1: float  # strength of the L1 term when the regularizer has one
+    l2: float
+
+    def check(self, key: str) -> None:
+        for name, known in (("initializer", INITIALIZERS), ("optimizer", OPTIMIZERS), ("regularizer", REGULARIZERS)):
+            value = getattr(self, name)
+            if value not in known:
+                raise FashionError(f"params.yaml: {key}.{name} must be one of {', '.join(known)}, not {value!r}")
+        _positive(self, key, "learning_rate")
+        _non_negative(self, key, "l1", "l2")
+        if not 0 < self.decay <= 1:
+            raise FashionError(f"params.yaml: {key}.decay must be in (0, 1], not {self.decay!r}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +139,64 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """ImageDataGenerator's meaning: rotation and shear in degrees, zoom as a +/- fraction."""
+
+    rotation: float
+    shear: float
+    zoom: float
+    horizontal_flip: bool
+
+    def check(self, key: str) -> None:
+        _non_negative(self, key, "rotation", "shear", "zoom")
+        if self.zoom >= 1:
+            raise FashionError(f"params.yaml: {key}.zoom must be below 1, not {self.zoom!r}")
+
+
+@dataclass(frozen=True)
+class Override:
+    """Per-architecture changes to the shared training settings; unset keys inherit them."""
+
+    epochs: int | None = None
+    initializer: str | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    decay: float | None = None
+    regularizer: str | None = None
+    l1: float | None = None
+    l2: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    image_size: int
+    batch_size: int
+    epochs: int
+    patience: int
+    hyper: Hyper
+    augment: AugmentConfig
+    architectures: dict[str, Override]
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "image_size", "batch_size", "epochs")
+        _non_negative(self, key, "patience")
+        if self.image_size < 32:
+            raise FashionError(f"params.yaml: {key}.image_size must be at least 32 (keras.applications' minimum)")
+        for name, override in self.architectures.items():
+            if name not in ARCHITECTURES:
+                raise FashionError(f"params.yaml: {key}.architectures.{name} is not one of {', '.join(ARCHITECTURES)}")
+            self.hyper_for(name).check(f"{key}.architectures.{name}")
+
+    def hyper_for(self, architecture: str) -> Hyper:
+        changes = {k: v for k, v in dataclasses.asdict(self.architectures[architecture]).items()
+                   if v is not None and k != "epochs"}
+        return dataclasses.replace(self.hyper, **changes)
+
+    def epochs_for(self, architecture: str) -> int:
+        return self.architectures[architecture].epochs or self.epochs
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int
     embedded: EmbeddedConfig
@@ -119,6 +205,7 @@ class Config:
     crop: CropConfig
     balance: BalanceConfig
     split: SplitConfig
+    train: TrainConfig
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:

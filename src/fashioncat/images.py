@@ -92,5 +92,5 @@ def prepare(path: str | Path, box: Box | None, margin: float, size: int, mode: s
 
 def png_bytes(img: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    img.save(buffer, format="PNG")
+    img.save(buffer, format="PNG", compress_level=1)  # level 6 costs 30% more time for ~10% smaller files
     return buffer.getvalue()

@@ -8,10 +8,9 @@ raw 0-255 RGB images and needs no separate preprocessing step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
 
+from .config import Hyper
 from .errors import FashionError
 
 ARCHITECTURES = {
@@ -34,32 +33,6 @@ OPTIMIZERS = {
     "adagrad": keras.optimizers.Adagrad,
     "sgd": keras.optimizers.SGD,
 }
-REGULARIZERS = ("none", "l1", "l2", "l1_l2")
-
-
-@dataclass(frozen=True)
-class Hyper:
-    """The hyperparameters the paper tunes (Tables 1, 3, 4 and 5)."""
-
-    initializer: str
-    optimizer: str
-    learning_rate: float
-    decay: float  # learning rate multiplied by this after every epoch; 1 = constant
-    regularizer: str
-    l1: float  # strength of the L1 term when the regularizer has one
-    l2: float
-
-    def check(self, key: str) -> None:
-        for name, known in (("initializer", INITIALIZERS), ("optimizer", OPTIMIZERS), ("regularizer", REGULARIZERS)):
-            value = getattr(self, name)
-            if value not in known:
-                raise FashionError(f"params.yaml: {key}.{name} must be one of {', '.join(known)}, not {value!r}")
-        if not self.learning_rate > 0:
-            raise FashionError(f"params.yaml: {key}.learning_rate must be positive, not {self.learning_rate!r}")
-        if not 0 < self.decay <= 1:
-            raise FashionError(f"params.yaml: {key}.decay must be in (0, 1], not {self.decay!r}")
-        if self.l1 < 0 or self.l2 < 0:
-            raise FashionError(f"params.yaml: {key}.l1 and l2 must not be negative")
 
 
 def regularizer(hyper: Hyper) -> keras.regularizers.Regularizer | None:

@@ -8,6 +8,7 @@ The checkpoint folder is not a DVC output, so `dvc repro` does not delete it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -17,10 +18,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from . import evaluation, inputs, models
 from .errors import FashionError
-from .io import atomic_path, write_json
+from .io import atomic_path, read_json, write_json
 
 MODEL_FILE = "last.keras"
 STATE_FILE = "state.json"
@@ -99,19 +102,22 @@ def resume_state(folder: Path, fingerprint: str) -> tuple[keras.Model | None, Re
 
 
 def fit(model: keras.Model, train, val, *, epochs: int, patience: int, checkpoints: Path, fingerprint: str,
-        callbacks: tuple = (), verbose: int = 2) -> tuple[keras.Model, Result]:
+        live_dir: Path | None = None, verbose: int = 2) -> tuple[keras.Model, Result]:
     """Train (or resume training) `model`; return the trained model and what happened.
 
     `model` must already be compiled. `patience` > 0 stops early when the
     validation loss has not improved for that many epochs and keeps the best
-    weights. On success the checkpoint folder is removed.
+    weights. `live_dir` receives dvclive curves. On success the checkpoint
+    folder is removed.
     """
     checkpoints.mkdir(parents=True, exist_ok=True)
     saved, result = resume_state(checkpoints, fingerprint)
     if saved is not None:
         model = saved
         print(f"resuming from epoch {result.epochs} of {epochs} (checkpoint in {checkpoints})", flush=True)
-    hooks = [_Checkpoint(checkpoints, fingerprint, result), _Diverged(result), *callbacks]
+    hooks = [_Checkpoint(checkpoints, fingerprint, result), _Diverged(result)]
+    if live_dir is not None:
+        hooks.append(LiveLog(live_dir, result.history))
     if patience > 0:
         hooks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True))
     if result.epochs < epochs:
@@ -131,3 +137,90 @@ def save_model(model: keras.Model, path: str | Path) -> None:
         keras_path = tmp.with_suffix(".keras")
         model.save(keras_path)
         os.replace(keras_path, tmp)
+
+
+def _metric_name(key: str) -> str:
+    return f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
+
+
+class LiveLog(keras.callbacks.Callback):
+    """Per-epoch curves for `dvc plots`: train/<metric> and val/<metric> against the epoch.
+
+    A fresh dvclive folder is written on every run; a resumed run replays the
+    epochs it inherited first, so the curves never have a gap.
+    """
+
+    def __init__(self, folder: str | Path, inherited: dict[str, list[float]]):
+        super().__init__()
+        from dvclive import Live
+
+        # dvcyaml=None: dvclive must not rewrite the hand-written dvc.yaml
+        self.live = Live(str(folder), dvcyaml=None, save_dvc_exp=False, report=None)
+        for epoch in range(len(next(iter(inherited.values()), []))):
+            self._log({key: values[epoch] for key, values in inherited.items()})
+
+    def _log(self, logs: dict) -> None:
+        for key, value in logs.items():
+            if key != "learning_rate":
+                self.live.log_metric(_metric_name(key), float(value))
+        self.live.next_step()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._log(logs or {})
+
+    def on_train_end(self, logs=None):
+        self.live.end()
+
+
+@dataclass
+class Splits:
+    """Decoded images and labels of a dataset's splits, decoded once and reused."""
+
+    classes: list[str]
+    images: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    paths: dict[str, list[str]]
+
+
+def load_splits(split_dir: str | Path, image_size: int, names=("train", "val", "test")) -> Splits:
+    split_dir = Path(split_dir)
+    classes = read_json(split_dir / "classes.json")
+    splits = Splits(classes, {}, {}, {})
+    for name in names:
+        paths, labels = inputs.load_split(split_dir / f"{name}.csv", classes)
+        splits.images[name] = inputs.decode_all(list(paths), image_size)
+        splits.labels[name], splits.paths[name] = labels, list(paths)
+    return splits
+
+
+def fingerprint(*parts) -> str:
+    """A digest of everything that determines a training run, to match checkpoints to runs."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_model(architecture: str, splits: Splits, hyper, augment, *, image_size: int, batch_size: int,
+                epochs: int, patience: int, seed: int, checkpoints: Path, live_dir: Path | None = None,
+                verbose: int = 2) -> tuple[keras.Model, Result]:
+    """Build `architecture` from scratch and train it on the train split, validating on val."""
+    make_deterministic(seed)
+    model = models.build(architecture, len(splits.classes), image_size, hyper)
+    steps = math.ceil(len(splits.labels["train"]) / batch_size)
+    compile_model(model, models.optimizer(hyper, steps))
+    common = {"num_classes": len(splits.classes), "batch_size": batch_size, "seed": seed}
+    train = inputs.dataset(splits.images["train"], splits.labels["train"], augment=augment, shuffle=True, **common)
+    val = inputs.dataset(splits.images["val"], splits.labels["val"], augment=None, shuffle=False, **common)
+    key = fingerprint(architecture, asdict(hyper), augment, image_size, batch_size, epochs, patience, seed,
+                      splits.paths["train"], splits.classes)
+    return fit(model, train, val, epochs=epochs, patience=patience, checkpoints=checkpoints, fingerprint=key,
+               live_dir=live_dir, verbose=verbose)
+
+
+def probabilities(model: keras.Model, images, batch_size: int = 64):
+    """Class probabilities for uint8 images, in order."""
+    return np.asarray(model.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype="float64")
+
+
+def scores(model: keras.Model, splits: Splits, names=("val", "test")) -> dict:
+    """evaluation.summary for each named split, keyed by split name."""
+    return {name: evaluation.summary(splits.labels[name], probabilities(model, splits.images[name]), splits.classes)
+            for name in names}

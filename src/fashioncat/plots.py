@@ -1,0 +1,108 @@
+"""PNG figures for the evaluation report, written atomically like every other output.
+
+The Agg backend is chosen before pyplot is imported so the stages run on
+machines without a display (CI, the DVC runner).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from fashioncat.io import atomic_path  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig, path: str | os.PathLike) -> None:
+    """Write `fig` as PNG via a temp file and always close it, so figures never pile up in long runs."""
+    try:
+        fig.tight_layout()
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=DPI)
+    finally:
+        plt.close(fig)
+
+
+def confusion_png(matrix: np.ndarray, classes: Sequence[str], path, title: str) -> None:
+    """Heatmap coloured by row share (recall per class) so small classes stay visible; cells show raw counts."""
+    matrix = np.asarray(matrix)
+    n = len(classes)
+    if matrix.shape != (n, n):
+        raise ValueError(f"confusion matrix shape {matrix.shape} does not match {n} classes")
+    totals = matrix.sum(axis=1, keepdims=True)
+    shares = np.divide(matrix, totals, out=np.zeros(matrix.shape, dtype=float), where=totals > 0)
+    side = max(4.0, 0.55 * n + 2.0)
+    fig, ax = plt.subplots(figsize=(side + 1.0, side))
+    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of true class")
+    ax.set_xticks(range(n), labels=list(classes), rotation=45, ha="right")
+    ax.set_yticks(range(n), labels=list(classes))
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fontsize = 9 if n <= 12 else 7
+    for i in range(n):
+        for j in range(n):
+            colour = "white" if shares[i, j] > 0.5 else "black"
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=colour, fontsize=fontsize)
+    _save(fig, path)
+
+
+def bar_png(values: Mapping[str, float], path, title: str, ylabel: str,
+            reference: Mapping[str, float] | None = None) -> None:
+    """Bars per name with their values; `reference` (e.g. the paper's figures) is drawn alongside to compare."""
+    names = list(values)
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(names) + 2.0), 4.5))
+    if reference is None:
+        bars = ax.bar(x, [values[k] for k in names], color="tab:blue")
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)
+    else:
+        width = 0.4
+        ours = ax.bar(x - width / 2, [values[k] for k in names], width, label="this run", color="tab:blue")
+        # names missing from the reference get no paper bar rather than a misleading zero
+        theirs = ax.bar(x + width / 2, [reference.get(k, np.nan) for k in names], width,
+                        label="paper", color="tab:orange")
+        ax.bar_label(ours, fmt="%.3g", fontsize=8)
+        ax.bar_label(theirs, labels=[f"{reference[k]:.3g}" if k in reference else "" for k in names], fontsize=8)
+        ax.legend()
+    ax.set_xticks(x, labels=names, rotation=30 if len(names) > 4 else 0, ha="right" if len(names) > 4 else "center")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.margins(y=0.12)
+    _save(fig, path)
+
+
+def scatter_png(points: Mapping[str, tuple[float, float]], path, title: str, xlabel: str, ylabel: str) -> None:
+    """Named points (e.g. accuracy vs training time per model), each labelled so the trade-off reads directly."""
+    fig, ax = plt.subplots(figsize=(6.0, 4.5))
+    for name, (x, y) in points.items():
+        ax.scatter([x], [y], s=40)
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.margins(0.15)
+    _save(fig, path)
+
+
+def curves_png(history: Mapping[str, Sequence[float]], path, title: str) -> None:
+    """One line per series (loss, val_loss, ...) over epochs, numbered from 1 as Keras reports them."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for name, series in history.items():
+        ax.plot(range(1, len(series) + 1), list(series), marker="o", markersize=3, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if history:
+        ax.legend()
+    _save(fig, path)

@@ -1,0 +1,36 @@
+"""Stage `train@<architecture>`: train one architecture from scratch on the source splits (Table 1)."""
+
+import time
+from pathlib import Path
+
+from fashioncat import stage, training
+from fashioncat.inputs import Augment
+from fashioncat.io import write_json
+
+
+def main(args, cfg):
+    started = time.perf_counter()
+    settings = cfg.train
+    splits = training.load_splits(args.split, settings.image_size)
+    augment = Augment(**vars(settings.augment))
+    model, result = training.train_model(
+        args.arch, splits, settings.hyper_for(args.arch), augment, image_size=settings.image_size,
+        batch_size=settings.batch_size, epochs=settings.epochs_for(args.arch), patience=settings.patience,
+        seed=cfg.seed, checkpoints=Path(args.checkpoints), live_dir=Path(args.live))
+    report = training.scores(model, splits)
+    training.save_model(model, args.model)
+    write_json(args.metrics, {
+        "architecture": args.arch, **{f"{split}_{k}": v for split, values in report.items() for k, v in values.items()},
+        "epochs": result.epochs, "diverged": result.diverged, "fit_seconds": round(result.fit_seconds, 1),
+        "stage_seconds": round(time.perf_counter() - started, 1), "resumed_from_epoch": result.resumed_from})
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--arch", required=True, help="vgg16 | resnet50 | resnet50v2")
+    p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
+    p.add_argument("--model", required=True, help="where to write the trained .keras model")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--live", required=True, help="dvclive folder for the training curves")
+    p.add_argument("--checkpoints", required=True, help="resume folder (not a DVC output)")
+    stage.run(main, p)
