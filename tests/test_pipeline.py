@@ -114,11 +114,11 @@ def test_embedded_default_runs_end_to_end(tmp_path):
         params["crop"]["size"] = 16
 
     repo = project(tmp_path, tiny)
-    dvc(repo, "repro")
+    dvc(repo, "repro", "split@source", "split@target")
     assert metrics(repo, "embed.json") == {"fashion_mnist_images": 70000, "source": 60, "target": 50}
     download = metrics(repo, "download_target.json")
     assert download["failed"] == 2 and download["fetched"] == 48 - download.get("labels map to several classes", 0)
     assert metrics(repo, "split_source.json")["images"] == {"train": 30, "val": 10, "test": 10}
     assert sum(metrics(repo, "split_target.json")["images"].values()) == 30
     assert (repo / "data/raw/source/Anno/list_bbox.txt").is_file()
-    assert "Data and pipelines are up to date" in dvc(repo, "status")
+    assert "Data and pipelines are up to date" in dvc(repo, "status", "--with-deps", "split@source", "split@target")

@@ -69,16 +69,23 @@ def build(architecture: str, num_classes: int, image_size: int, hyper: Hyper) ->
     return keras.Model(inputs, network(scaled), name=architecture)
 
 
-def optimizer(hyper: Hyper, steps_per_epoch: int) -> keras.optimizers.Optimizer:
-    """The named optimizer; its learning rate decays by `hyper.decay` once per epoch.
+def optimizer(hyper: Hyper) -> keras.optimizers.Optimizer:
+    return OPTIMIZERS[hyper.optimizer](learning_rate=hyper.learning_rate)
+
+
+class EpochDecay(keras.callbacks.Callback):
+    """Learning rate at epoch e is learning_rate * decay ** e.
 
     The paper's "weight decay" values (0.98, 0.95, 0.75 at learning rates up to
     1) only make sense as a per-epoch learning-rate decay factor: as a decoupled
-    weight decay, 0.75 would wipe the weights out. So it is an exponential
-    staircase schedule: lr_epoch = learning_rate * decay ** epoch.
+    weight decay, 0.75 would wipe the weights out every step. Setting the rate
+    per epoch from a callback (rather than a schedule inside the optimizer)
+    also holds on resume, since it depends on the epoch number alone.
     """
-    rate = hyper.learning_rate
-    if hyper.decay < 1:
-        rate = keras.optimizers.schedules.ExponentialDecay(
-            hyper.learning_rate, decay_steps=max(1, steps_per_epoch), decay_rate=hyper.decay, staircase=True)
-    return OPTIMIZERS[hyper.optimizer](learning_rate=rate)
+
+    def __init__(self, learning_rate: float, decay: float):
+        super().__init__()
+        self.learning_rate, self.decay = learning_rate, decay
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.learning_rate * self.decay ** epoch)

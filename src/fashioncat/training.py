@@ -102,7 +102,7 @@ def resume_state(folder: Path, fingerprint: str) -> tuple[keras.Model | None, Re
 
 
 def fit(model: keras.Model, train, val, *, epochs: int, patience: int, checkpoints: Path, fingerprint: str,
-        live_dir: Path | None = None, verbose: int = 2) -> tuple[keras.Model, Result]:
+        live_dir: Path | None = None, callbacks: tuple = (), verbose: int = 2) -> tuple[keras.Model, Result]:
     """Train (or resume training) `model`; return the trained model and what happened.
 
     `model` must already be compiled. `patience` > 0 stops early when the
@@ -115,13 +115,13 @@ def fit(model: keras.Model, train, val, *, epochs: int, patience: int, checkpoin
     if saved is not None:
         model = saved
         print(f"resuming from epoch {result.epochs} of {epochs} (checkpoint in {checkpoints})", flush=True)
-    hooks = [_Checkpoint(checkpoints, fingerprint, result), _Diverged(result)]
+    hooks = [*callbacks, _Checkpoint(checkpoints, fingerprint, result), _Diverged(result)]
     if live_dir is not None:
         hooks.append(LiveLog(live_dir, result.history))
     if patience > 0:
         hooks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True))
     if result.epochs < epochs:
-        model.fit(train, validation_data=val, epochs=epochs, initial_epoch=result.epochs, callbacks=hooks,
+        model.fit(train, validation_data=val, epochs=epochs, initial_epoch=result.epochs, callbacks=hooks, shuffle=False,
                   verbose=verbose)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return model, result
@@ -204,15 +204,14 @@ def train_model(architecture: str, splits: Splits, hyper, augment, *, image_size
     """Build `architecture` from scratch and train it on the train split, validating on val."""
     make_deterministic(seed)
     model = models.build(architecture, len(splits.classes), image_size, hyper)
-    steps = math.ceil(len(splits.labels["train"]) / batch_size)
-    compile_model(model, models.optimizer(hyper, steps))
+    compile_model(model, models.optimizer(hyper))
     common = {"num_classes": len(splits.classes), "batch_size": batch_size, "seed": seed}
     train = inputs.dataset(splits.images["train"], splits.labels["train"], augment=augment, shuffle=True, **common)
     val = inputs.dataset(splits.images["val"], splits.labels["val"], augment=None, shuffle=False, **common)
     key = fingerprint(architecture, asdict(hyper), augment, image_size, batch_size, epochs, patience, seed,
                       splits.paths["train"], splits.classes)
     return fit(model, train, val, epochs=epochs, patience=patience, checkpoints=checkpoints, fingerprint=key,
-               live_dir=live_dir, verbose=verbose)
+               live_dir=live_dir, callbacks=(models.EpochDecay(hyper.learning_rate, hyper.decay),), verbose=verbose)
 
 
 def probabilities(model: keras.Model, images, batch_size: int = 64):
