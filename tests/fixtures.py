@@ -135,3 +135,30 @@ def imaterialist(folder: Path, per_class: int = 3, bad: bool = True, server: str
     (folder / "train.json").write_text(json.dumps(train))
     (folder / "validation.json").write_text(json.dumps({"images": [], "annotations": []}))
     return planted
+
+
+def split_folder(root: Path, classes=("a", "b"), per_split=(12, 4, 4), size: int = 32) -> Path:
+    """data/split/source under `root`: PNGs plus train/val/test manifests, paths relative to `root`.
+
+    Class k's pictures are bright in a different quarter, so a model can learn them quickly.
+    """
+    folder = root / "data/split/source"
+    (root / "data/cropped/images").mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    number = 0
+    for split, count in zip(("train", "val", "test"), per_split):
+        lines = ["image,label,group"]
+        for k, label in enumerate(classes):
+            for _ in range(count):
+                number += 1
+                rng = np.random.default_rng(number)
+                pixels = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
+                half = size // 2
+                y, x = divmod(k % 4, 2)
+                pixels[y * half:(y + 1) * half, x * half:(x + 1) * half] += 150
+                name = f"data/cropped/images/{number:05d}.png"
+                Image.fromarray(pixels).save(root / name)
+                lines.append(f"{name},{label},g{number}")
+        (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
+    (folder / "classes.json").write_text(json.dumps(list(classes)))
+    return folder

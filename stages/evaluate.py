@@ -1,0 +1,31 @@
+"""Stage `evaluate`: the chosen model on the source test split: metrics, per-class report, confusion, predictions."""
+
+from fashioncat import evaluation, plots, stage, training
+from fashioncat.io import write_csv, write_json
+
+
+def main(args, cfg):
+    model = training.load_model(args.model)
+    splits = training.load_splits(args.split, model.input_shape[1], names=("test",))
+    probs = training.probabilities(model, splits.images["test"])
+    y_true, classes = splits.labels["test"], splits.classes
+    y_pred = evaluation.predicted(probs)
+    write_json(args.metrics, {"model": args.model, **evaluation.summary(y_true, probs, classes)})
+    write_json(args.per_class, evaluation.per_class(y_true, probs, classes))
+    write_csv(args.confusion, evaluation.confusion_rows(y_true, y_pred, classes), ("actual", "predicted"))
+    plots.confusion_png(evaluation.confusion(y_true, y_pred, classes), classes, args.confusion_png,
+                        f"{args.model}: test split confusion matrix")
+    rows = evaluation.prediction_rows(splits.paths["test"], y_true, probs, classes)
+    write_csv(args.predictions, rows, ("image", "true", "predicted", "confidence"))
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--model", required=True)
+    p.add_argument("--split", required=True, help="the split stage's folder")
+    p.add_argument("--metrics", required=True)
+    p.add_argument("--per-class", required=True)
+    p.add_argument("--confusion", required=True, help="CSV of actual,predicted for DVC's confusion template")
+    p.add_argument("--confusion-png", required=True)
+    p.add_argument("--predictions", required=True)
+    stage.run(main, p)

@@ -1,0 +1,29 @@
+"""Stage `select`: compare the trained architectures (Table 1) and keep the best by validation accuracy."""
+
+import shutil
+from pathlib import Path
+
+from fashioncat import plots, selection, stage
+from fashioncat.io import atomic_path, write_json
+
+
+def main(args, cfg):
+    names = list(cfg.train.architectures)
+    table = selection.comparison(Path(args.metrics_dir), names)
+    with atomic_path(args.out_model) as tmp:
+        shutil.copyfile(Path(args.models_dir) / f"{table['best']}.keras", tmp)
+    write_json(args.table, table)
+    rows = table["architectures"]
+    plots.bar_png({n: rows[n]["test_accuracy"] for n in names}, args.plot,
+                  f"Table 1: test accuracy by architecture (best by val: {table['best']})", "test accuracy",
+                  reference={n: rows[n]["paper_accuracy"] for n in names if rows[n]["paper_accuracy"] is not None})
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--metrics-dir", required=True, help="folder of train@<arch> metrics")
+    p.add_argument("--models-dir", required=True, help="folder of train@<arch> models")
+    p.add_argument("--out-model", required=True, help="where the best model is copied")
+    p.add_argument("--table", required=True, help="Table 1 comparison (JSON)")
+    p.add_argument("--plot", required=True, help="Table 1 bar chart (PNG)")
+    stage.run(main, p)

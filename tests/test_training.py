@@ -1,0 +1,105 @@
+"""Training that users can trust: deterministic on CPU, resumable after a kill, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import fixtures
+from fashioncat import training
+from fashioncat.config import Hyper
+from fashioncat.errors import FashionError
+from fashioncat.inputs import Augment
+
+ROOT = Path(__file__).resolve().parents[1]
+HYPER = Hyper(initializer="glorot_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2",
+              l1=0.0, l2=1e-4)
+
+
+def tiny_run(tmp_path: Path, name: str, splits):
+    model, result = training.train_model("vgg16", splits, HYPER, Augment(rotation=10, horizontal_flip=True),
+                                         image_size=32, batch_size=8, epochs=2, patience=0, seed=7,
+                                         checkpoints=tmp_path / name, verbose=0)
+    return training.probabilities(model, splits.images["test"]), result
+
+
+def test_same_parameters_give_identical_metrics_on_cpu(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fixtures.split_folder(tmp_path)
+    splits = training.load_splits("data/split/source", 32)
+    first, result = tiny_run(tmp_path, "one", splits)
+    second, again = tiny_run(tmp_path, "two", splits)
+    assert result.epochs == 2 and len(result.history["loss"]) == 2
+    np.testing.assert_array_equal(first, second)
+    assert result.history == again.history
+    assert not (tmp_path / "one").exists()  # checkpoints are removed after success
+
+
+def test_corrupt_model_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "model.keras"
+    bad.write_bytes(b"not a zip archive")
+    with pytest.raises(FashionError, match="model.keras: not a readable Keras model"):
+        training.load_model(bad)
+
+
+def stage_project(tmp_path: Path, epochs: int) -> Path:
+    """A folder with the split fixture and a params.yaml training vgg16 for `epochs` epochs."""
+    fixtures.split_folder(tmp_path, per_split=(40, 8, 8))
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["train"].update(epochs=epochs, batch_size=8, image_size=32)
+    params["train"]["hyper"].update(learning_rate=0.001)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    return tmp_path
+
+
+def train_command(root: Path) -> list[str]:
+    return [sys.executable, str(ROOT / "stages/train.py"), "--arch", "vgg16", "--split", "data/split/source",
+            "--model", "models/vgg16.keras", "--metrics", "metrics/vgg16.json", "--live", "live",
+            "--checkpoints", "checkpoints"]
+
+
+def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
+    root = stage_project(tmp_path, epochs=4)
+    state = root / "checkpoints/state.json"
+    first = subprocess.Popen(train_command(root), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not state.is_file() and first.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    saved = json.loads(state.read_text())
+    assert 1 <= saved["epochs"] < 4, "the run should be killed part-way"
+    assert not (root / "metrics/vgg16.json").exists()
+
+    done = subprocess.run(train_command(root), cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"resuming from epoch {saved['epochs']} of 4" in done.stdout
+    metrics = json.loads((root / "metrics/vgg16.json").read_text())
+    assert metrics["epochs"] == 4 and metrics["resumed_from_epoch"] == saved["epochs"]
+    model = training.load_model(root / "models/vgg16.keras")
+    assert model.output_shape == (None, 2)
+    curve = (root / "live/plots/metrics/train/loss.tsv").read_text().splitlines()
+    assert len(curve) == 1 + 4  # header and one row per epoch, inherited ones replayed
+    assert not (root / "checkpoints").exists()
+
+
+def test_manifest_naming_a_missing_image_stops_with_its_line(tmp_path):
+    root = stage_project(tmp_path, epochs=1)
+    manifest = root / "data/split/source/val.csv"
+    lines = manifest.read_text().splitlines()
+    lines[3] = "data/cropped/images/gone.png,a,gx"
+    manifest.write_text("\n".join(lines) + "\n")
+    done = subprocess.run(train_command(root), cwd=root, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "error: data/split/source/val.csv:4: image data/cropped/images/gone.png does not exist" in done.stderr
