@@ -18,6 +18,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	python bench/crop_throughput.py
+	python bench/input_pipeline.py
+	python bench/train_overhead.py
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (set PYTHON=/path/to/python3.11)"; exit 1; }

@@ -18,7 +18,7 @@ def main(args, cfg):
         write_json(tmp / "classes.json", classes)
     kept = {r["image"] for r in chosen}
     surplus = [manifest.surplus_drop(r) for r in rows if r["image"] not in kept]
-    write_json(args.metrics, tally((r["label"] for r in chosen), surplus, classes))
+    return tally((r["label"] for r in chosen), surplus, classes)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def main(args, cfg):
         write_csv(tmp / "records.csv", rows, manifest.FIELDS)
         write_csv(tmp / "dropped.csv", drop_rows(drops), DROP_FIELDS)
         write_json(tmp / "classes.json", list(classmap.classes))
-    write_json(args.metrics, tally((r["label"] for r in rows), drops, classmap.classes))
+    return tally((r["label"] for r in rows), drops, classmap.classes)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from pathlib import Path
 
 from fashioncat import download, stage
 from fashioncat.classmap import load_classmap
-from fashioncat.io import write_json
 
 
 def main(args, cfg):
@@ -15,7 +14,7 @@ def main(args, cfg):
     else:
         classmap = load_classmap(dataset.classes)
         report = download.imaterialist_images(location, out, classmap, cfg.download, cfg.seed)
-    write_json(args.metrics, report)
+    return report
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from fashioncat import stage
 from fashioncat.classmap import load_classmap
 from fashioncat.datasets import fashion_mnist
 from fashioncat.fetch import npm_tarball
-from fashioncat.io import atomic_dir, write_json
+from fashioncat.io import atomic_dir
 
 CACHE = Path(os.environ.get("FASHIONCAT_CACHE", Path.home() / ".cache" / "fashioncat"))
 
@@ -26,8 +26,7 @@ def main(args, cfg):
     with atomic_dir(out / "imaterialist") as tmp:
         fashion_mnist.write_imaterialist(tmp, images[target], labels[target], label_ids, settings.target_canvas,
                                          cfg.seed, settings.dead_links, settings.multi_label)
-    write_json(args.metrics, {"fashion_mnist_images": int(len(images)), "source": int(len(source)),
-                              "target": int(len(target))})
+    return {"fashion_mnist_images": int(len(images)), "source": int(len(source)), "target": int(len(target))}
 
 
 if __name__ == "__main__":

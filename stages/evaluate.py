@@ -10,13 +10,13 @@ def main(args, cfg):
     probs = training.probabilities(model, splits.images["test"])
     y_true, classes = splits.labels["test"], splits.classes
     y_pred = evaluation.predicted(probs)
-    write_json(args.metrics, {"model": args.model, **evaluation.summary(y_true, probs, classes)})
     write_json(args.per_class, evaluation.per_class(y_true, probs, classes))
     write_csv(args.confusion, evaluation.confusion_rows(y_true, y_pred, classes), ("actual", "predicted"))
     plots.confusion_png(evaluation.confusion(y_true, y_pred, classes), classes, args.confusion_png,
                         f"{args.model}: test split confusion matrix")
     rows = evaluation.prediction_rows(splits.paths["test"], y_true, probs, classes)
     write_csv(args.predictions, rows, ("image", "true", "predicted", "confidence"))
+    return {"model": args.model, **evaluation.summary(y_true, probs, classes)}
 
 
 if __name__ == "__main__":

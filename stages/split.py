@@ -15,7 +15,7 @@ def main(args, cfg):
         for name, items in splits.items():
             write_csv(tmp / f"{name}.csv", items, manifest.FIELDS)
         write_json(tmp / "classes.json", classes)
-    write_json(args.metrics, manifest.split_report(splits, classes))
+    return manifest.split_report(splits, classes)
 
 
 if __name__ == "__main__":

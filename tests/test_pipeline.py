@@ -122,3 +122,28 @@ def test_embedded_default_runs_end_to_end(tmp_path):
     assert sum(metrics(repo, "split_target.json")["images"].values()) == 30
     assert (repo / "data/raw/source/Anno/list_bbox.txt").is_file()
     assert "Data and pipelines are up to date" in dvc(repo, "status", "--with-deps", "split@source", "split@target")
+
+
+def test_train_select_evaluate_and_plots(tmp_path):
+    """Table 1 on one architecture, through `dvc repro evaluate`, then `dvc plots show`."""
+
+    def one_architecture(params, repo):
+        fixture_data(params, repo)
+        params["datasets"]["source"]["per_class"] = 4
+        params["crop"]["size"] = 32
+        params["train"].update(epochs=1, batch_size=4, architectures={"vgg16": {}})
+
+    repo = project(tmp_path, one_architecture)
+    out = dvc(repo, "repro", "evaluate")
+    assert "Running stage 'train@vgg16'" in out and "Running stage 'evaluate'" in out
+    table = json.loads((repo / "metrics/table1.json").read_text())
+    assert table["best"] == "vgg16" and table["architectures"]["vgg16"]["paper_accuracy"] == 0.67
+    evaluation = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert evaluation["n"] == 4 and 0 <= evaluation["accuracy"] <= 1 and "top3_accuracy" in evaluation
+    predictions = (repo / "plots/evaluate/predictions.csv").read_text().splitlines()
+    assert predictions[0] == "image,true,predicted,confidence" and len(predictions) == 5
+    assert (repo / "plots/evaluate/confusion.png").stat().st_size > 1000
+    assert "train@vgg16" not in dvc(repo, "status")
+    dvc(repo, "plots", "show", "-o", "html")
+    page = (repo / "html/index.html").read_text()
+    assert "Confusion matrix" in page and "table1.png" in page and "Training loss" in page

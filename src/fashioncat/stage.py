@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import Callable
 
 from . import config
 from .errors import FashionError
+from .io import write_json
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -16,11 +18,18 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def run(main: Callable[[argparse.Namespace, config.Config], None], p: argparse.ArgumentParser) -> None:
-    """Parse arguments, load the validated config, call `main`; user errors become one line and exit 2."""
+def run(main: Callable[[argparse.Namespace, config.Config], dict | None], p: argparse.ArgumentParser) -> None:
+    """Parse arguments, load the validated config, call `main`; user errors become one line and exit 2.
+
+    When `main` returns a report, it is written to `--metrics` with the stage's
+    wall time added, so `dvc metrics show` tells where the time goes.
+    """
     args = p.parse_args()
+    started = time.perf_counter()
     try:
-        main(args, config.load(args.params))
+        report = main(args, config.load(args.params))
+        if report is not None:
+            write_json(args.metrics, {**report, "stage_seconds": round(time.perf_counter() - started, 1)})
     except FashionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
