@@ -18,8 +18,5 @@ def main(args, cfg):
 
 
 if __name__ == "__main__":
-    p = stage.parser(__doc__)
-    p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
-    p.add_argument("--out", required=True)
-    p.add_argument("--metrics", required=True)
+    p = stage.parser(__doc__, dataset=True)
     stage.run(main, p)

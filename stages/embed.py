@@ -32,5 +32,4 @@ def main(args, cfg):
 if __name__ == "__main__":
     p = stage.parser(__doc__)
     p.add_argument("--out", required=True, help="folder for deepfashion/ and imaterialist/")
-    p.add_argument("--metrics", required=True)
     stage.run(main, p)

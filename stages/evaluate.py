@@ -23,7 +23,6 @@ if __name__ == "__main__":
     p = stage.parser(__doc__)
     p.add_argument("--model", required=True)
     p.add_argument("--split", required=True, help="the split stage's folder")
-    p.add_argument("--metrics", required=True)
     p.add_argument("--per-class", required=True)
     p.add_argument("--confusion", required=True, help="CSV of actual,predicted for DVC's confusion template")
     p.add_argument("--confusion-png", required=True)

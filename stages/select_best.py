@@ -4,7 +4,7 @@ import shutil
 from pathlib import Path
 
 from fashioncat import plots, selection, stage
-from fashioncat.io import atomic_path, write_json
+from fashioncat.io import atomic_path
 
 
 def main(args, cfg):
@@ -12,11 +12,11 @@ def main(args, cfg):
     table = selection.comparison(Path(args.metrics_dir), names)
     with atomic_path(args.out_model) as tmp:
         shutil.copyfile(Path(args.models_dir) / f"{table['best']}.keras", tmp)
-    write_json(args.table, table)
     rows = table["architectures"]
     plots.bar_png({n: rows[n]["test_accuracy"] for n in names}, args.plot,
                   f"Table 1: test accuracy by architecture (best by val: {table['best']})", "test accuracy",
                   reference={n: rows[n]["paper_accuracy"] for n in names if rows[n]["paper_accuracy"] is not None})
+    return table
 
 
 if __name__ == "__main__":
@@ -24,6 +24,5 @@ if __name__ == "__main__":
     p.add_argument("--metrics-dir", required=True, help="folder of train@<arch> metrics")
     p.add_argument("--models-dir", required=True, help="folder of train@<arch> models")
     p.add_argument("--out-model", required=True, help="where the best model is copied")
-    p.add_argument("--table", required=True, help="Table 1 comparison (JSON)")
     p.add_argument("--plot", required=True, help="Table 1 bar chart (PNG)")
     stage.run(main, p)

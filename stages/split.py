@@ -19,9 +19,6 @@ def main(args, cfg):
 
 
 if __name__ == "__main__":
-    p = stage.parser(__doc__)
-    p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
+    p = stage.parser(__doc__, dataset=True)
     p.add_argument("--balanced", required=True, help="the balance stage's folder")
-    p.add_argument("--out", required=True)
-    p.add_argument("--metrics", required=True)
     stage.run(main, p)

@@ -30,7 +30,6 @@ if __name__ == "__main__":
     p.add_argument("--arch", required=True, help="vgg16 | resnet50 | resnet50v2")
     p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
     p.add_argument("--model", required=True, help="where to write the trained .keras model")
-    p.add_argument("--metrics", required=True)
     p.add_argument("--live", required=True, help="dvclive folder for the training curves")
     p.add_argument("--checkpoints", required=True, help="resume folder (not a DVC output)")
     stage.run(main, p)

@@ -41,9 +41,7 @@ class Hyper:
 
     def check(self, key: str) -> None:
         for name, known in (("initializer", INITIALIZERS), ("optimizer", OPTIMIZERS), ("regularizer", REGULARIZERS)):
-            value = getattr(self, name)
-            if value not in known:
-                raise FashionError(f"params.yaml: {key}.{name} must be one of {', '.join(known)}, not {value!r}")
+            _one_of(self, key, name, known)
         _positive(self, key, "learning_rate")
         _non_negative(self, key, "l1", "l2")
         if not 0 < self.decay <= 1:
@@ -67,8 +65,7 @@ class EmbeddedConfig:
     def check(self, key: str) -> None:
         _positive(self, key, "source_per_class", "target_per_class", "source_canvas", "target_canvas")
         _non_negative(self, key, "dead_links", "multi_label")
-        if not Path(self.target_classes).is_file():
-            raise FashionError(f"params.yaml: {key}.target_classes: mapping file {self.target_classes} does not exist")
+        _existing_file(self, key, "target_classes")
         if not self.integrity.startswith("sha512-"):
             raise FashionError(f"params.yaml: {key}.integrity must be an npm 'sha512-…' string")
         for name in ("source_canvas", "target_canvas"):
@@ -86,11 +83,9 @@ class DatasetConfig:
     per_class: int
 
     def check(self, key: str) -> None:
-        if self.format not in FORMATS:
-            raise FashionError(f"params.yaml: {key}.format must be one of {', '.join(FORMATS)}, not {self.format!r}")
+        _one_of(self, key, "format", FORMATS)
         _positive(self, key, "per_class")
-        if not Path(self.classes).is_file():
-            raise FashionError(f"params.yaml: {key}.classes: mapping file {self.classes} does not exist")
+        _existing_file(self, key, "classes")
 
 
 @dataclass(frozen=True)
@@ -116,8 +111,7 @@ class CropConfig:
     def check(self, key: str) -> None:
         _positive(self, key, "size")
         _non_negative(self, key, "margin", "workers")
-        if self.fit not in FITS:
-            raise FashionError(f"params.yaml: {key}.fit must be one of {', '.join(FITS)}, not {self.fit!r}")
+        _one_of(self, key, "fit", FITS)
 
 
 @dataclass(frozen=True)
@@ -292,6 +286,17 @@ def _non_negative(obj, key: str, *names: str) -> None:
     for name in names:
         if getattr(obj, name) < 0:
             raise FashionError(f"params.yaml: {_join(key, name)} must not be negative, not {getattr(obj, name)!r}")
+
+
+def _one_of(obj, key: str, name: str, allowed: tuple[str, ...]) -> None:
+    value = getattr(obj, name)
+    if value not in allowed:
+        raise FashionError(f"params.yaml: {_join(key, name)} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _existing_file(obj, key: str, name: str) -> None:
+    if not Path(getattr(obj, name)).is_file():
+        raise FashionError(f"params.yaml: {_join(key, name)}: mapping file {getattr(obj, name)} does not exist")
 
 
 def _join(key: str, name: str) -> str:

@@ -12,9 +12,14 @@ from .errors import FashionError
 from .io import write_json
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, *, dataset: bool = False) -> argparse.ArgumentParser:
+    """Arguments every stage takes; `dataset` adds those of the stages expanded over datasets."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
+    p.add_argument("--metrics", required=True, help="where the stage's report (JSON) goes")
+    if dataset:
+        p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
+        p.add_argument("--out", required=True, help="the stage's output folder")
     return p
 
 
