@@ -14,7 +14,7 @@ def main(args, cfg):
         shutil.copyfile(Path(args.models_dir) / f"{table['best']}.keras", tmp)
     rows = table["architectures"]
     plots.bar_png({n: rows[n]["test_accuracy"] for n in names}, args.plot,
-                  f"Table 1: test accuracy by architecture (best by val: {table['best']})", "test accuracy",
+                  f"Table 1: test accuracy (best by val: {table['best']})", "test accuracy",
                   reference={n: rows[n]["paper_accuracy"] for n in names if rows[n]["paper_accuracy"] is not None})
     return table
 
