@@ -1,6 +1,7 @@
 """The readers and the crop step on tiny fixtures in the real formats, bad cases included."""
 
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,19 @@ def test_tally_counts_in_kept_and_dropped_per_class():
     assert report["dropped"] == {"bad": 2, "worse": 1}
     assert report["per_class"]["a"] == {"in": 3, "kept": 2, "dropped": {"bad": 1}}
     assert report["per_class"]["(unknown)"]["dropped"] == {"bad": 1}
+
+
+def test_deepfashion_from_an_archive_with_a_top_folder(tmp_path):
+    import shutil
+
+    from fashioncat.download import deepfashion_tree
+
+    tree = tmp_path / "release" / "Category and Attribute Prediction Benchmark"
+    fixtures.deepfashion(tree, per_class=2, bad=False)
+    archive = shutil.make_archive(str(tmp_path / "deepfashion"), "zip", tmp_path / "release")
+    report = deepfashion_tree(Path(archive), tmp_path / "raw")
+    assert report["files"] == 8 + 4
+    parsed = datasets.read("deepfashion", tmp_path / "raw", mapping(tmp_path, fixtures.MAPPING))
+    assert len(parsed.records) == 8 and not parsed.drops
+    with pytest.raises(FashionError, match="does not exist"):
+        deepfashion_tree(tmp_path / "nowhere", tmp_path / "raw2")

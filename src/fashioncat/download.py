@@ -40,9 +40,10 @@ def deepfashion_tree(location: Path, out: Path) -> dict:
 
 def _dataset_root(folder: Path) -> Path:
     """The folder inside an extracted archive that holds Anno/list_category_img.txt."""
-    for found in sorted(folder.rglob(deepfashion.CATEGORY)):
-        return found.parent.parent
-    raise FashionError(f"archive has no {deepfashion.CATEGORY}")
+    found = sorted(folder.rglob(deepfashion.CATEGORY))
+    if not found:
+        raise FashionError(f"archive has no {deepfashion.CATEGORY}")
+    return found[0].parent.parent
 
 
 def _link_tree(src: Path, dest: Path) -> tuple[int, int]:
