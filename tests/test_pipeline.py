@@ -115,7 +115,10 @@ def test_embedded_default_runs_end_to_end(tmp_path):
 
     repo = project(tmp_path, tiny)
     dvc(repo, "repro", "split@source", "split@target")
-    assert metrics(repo, "embed.json") == {"fashion_mnist_images": 70000, "source": 60, "target": 50}
+    embed = metrics(repo, "embed.json")
+    assert {k: embed[k] for k in ("fashion_mnist_images", "source", "target")} == {
+        "fashion_mnist_images": 70000, "source": 60, "target": 50}
+    assert embed["stage_seconds"] > 0
     download = metrics(repo, "download_target.json")
     assert download["failed"] == 2 and download["fetched"] == 48 - download.get("labels map to several classes", 0)
     assert metrics(repo, "split_source.json")["images"] == {"train": 30, "val": 10, "test": 10}
