@@ -102,3 +102,15 @@ def test_manifest_naming_a_missing_image_stops_with_its_line(tmp_path):
     done = subprocess.run(train_command(root), cwd=root, capture_output=True, text=True)
     assert done.returncode == 2
     assert "error: data/split/source/val.csv:4: image data/cropped/images/gone.png does not exist" in done.stderr
+
+
+def test_a_diverging_run_stops_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    fixtures.split_folder(tmp_path)
+    splits = training.load_splits("data/split/source", 32)
+    wild = Hyper(initializer="he_normal", optimizer="sgd", learning_rate=1e35, decay=1.0, regularizer="none",
+                 l1=0.0, l2=0.0)
+    _, result = training.train_model("vgg16", splits, wild, None, image_size=32, batch_size=8, epochs=3,
+                                     patience=0, seed=1, checkpoints=tmp_path / "ck", verbose=0)
+    assert result.diverged.startswith("loss became")
+    assert result.epochs == 1  # stopped in the first epoch instead of running all three
