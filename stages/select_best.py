@@ -4,14 +4,18 @@ import shutil
 from pathlib import Path
 
 from fashioncat import plots, selection, stage
+from fashioncat.errors import FashionError
 from fashioncat.io import atomic_path
 
 
 def main(args, cfg):
     names = list(cfg.train.architectures)
     table = selection.comparison(Path(args.metrics_dir), names)
+    best = Path(args.models_dir) / f"{table['best']}.keras"
+    if not best.is_file():
+        raise FashionError(f"{best}: the best architecture's model is missing (run `dvc repro train@{table['best']}`)")
     with atomic_path(args.out_model) as tmp:
-        shutil.copyfile(Path(args.models_dir) / f"{table['best']}.keras", tmp)
+        shutil.copyfile(best, tmp)
     rows = table["architectures"]
     plots.bar_png({n: rows[n]["test_accuracy"] for n in names}, args.plot,
                   f"Table 1: test accuracy (best by val: {table['best']})", "test accuracy",
