@@ -1,15 +1,12 @@
 """Stage `train@<architecture>`: train one architecture from scratch on the source splits (Table 1)."""
 
-import time
 from pathlib import Path
 
 from fashioncat import stage, training
 from fashioncat.inputs import Augment
-from fashioncat.io import write_json
 
 
 def main(args, cfg):
-    started = time.perf_counter()
     settings = cfg.train
     splits = training.load_splits(args.split, settings.image_size)
     augment = Augment(**vars(settings.augment))
@@ -19,10 +16,10 @@ def main(args, cfg):
         seed=cfg.seed, checkpoints=Path(args.checkpoints), live_dir=Path(args.live))
     report = training.scores(model, splits)
     training.save_model(model, args.model)
-    write_json(args.metrics, {
-        "architecture": args.arch, **{f"{split}_{k}": v for split, values in report.items() for k, v in values.items()},
-        "epochs": result.epochs, "diverged": result.diverged, "fit_seconds": round(result.fit_seconds, 1),
-        "stage_seconds": round(time.perf_counter() - started, 1), "resumed_from_epoch": result.resumed_from})
+    return {"architecture": args.arch,
+            **{f"{split}_{k}": v for split, values in report.items() for k, v in values.items()},
+            "epochs": result.epochs, "diverged": result.diverged, "fit_seconds": round(result.fit_seconds, 1),
+            "resumed_from_epoch": result.resumed_from}
 
 
 if __name__ == "__main__":
