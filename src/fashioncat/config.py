@@ -25,6 +25,8 @@ ARCHITECTURES = ("vgg16", "resnet50", "resnet50v2")
 INITIALIZERS = ("random_normal", "he_normal", "glorot_normal", "zeros", "he_uniform", "glorot_uniform")
 OPTIMIZERS = ("adam", "adadelta", "adamax", "adagrad", "sgd")
 REGULARIZERS = ("none", "l1", "l2", "l1_l2")
+BATCH_NORM = ("frozen", "train")
+LABEL_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,148 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class TrialConfig:
+    """The budget of one tuning trial (the paper trained every trial in full)."""
+
+    epochs: int
+    subset: int  # training images per trial, stratified and seeded; 0 = the whole train split
+    patience: int  # >0: stop a trial when validation loss has not improved for this many epochs
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "epochs")
+        _non_negative(self, key, "subset", "patience")
+
+
+@dataclass(frozen=True)
+class AugmentGrid:
+    """Table 2: each knob swept on its own, in this order, keeping the best value of each."""
+
+    rotation: list[float]
+    shear: list[float]
+    zoom: list[float]
+    horizontal_flip: list[bool]
+
+
+@dataclass(frozen=True)
+class InitializerGrid:
+    initializer: list[str]
+
+
+@dataclass(frozen=True)
+class OptimizerGrid:
+    optimizer: list[str]
+
+
+@dataclass(frozen=True)
+class LrRegularizerGrid:
+    learning_rate: list[float]
+    regularizer: list[str]
+
+
+@dataclass(frozen=True)
+class LrDecayGrid:
+    learning_rate: list[float]
+    decay: list[float]
+
+
+@dataclass(frozen=True)
+class Grids:
+    """One grid per tuning step, in the paper's order (Tables 2-5)."""
+
+    augmentation: AugmentGrid
+    initializer: InitializerGrid
+    optimizer: OptimizerGrid
+    lr_regularizer: LrRegularizerGrid
+    lr_decay: LrDecayGrid
+
+    def check(self, key: str) -> None:
+        for step in dataclasses.fields(self):
+            grid = getattr(self, step.name)
+            for name in (f.name for f in dataclasses.fields(grid)):
+                values = getattr(grid, name)
+                where = f"{key}.{step.name}.{name}"
+                if not values:
+                    raise FashionError(f"params.yaml: {where} must list at least one value")
+                if len(set(values)) != len(values):
+                    raise FashionError(f"params.yaml: {where} lists a value twice")
+                known = {"initializer": INITIALIZERS, "optimizer": OPTIMIZERS, "regularizer": REGULARIZERS}.get(name)
+                for value in values:
+                    if known and value not in known:
+                        raise FashionError(f"params.yaml: {where}: {value!r} is not one of {', '.join(known)}")
+                    if not known and not isinstance(value, bool) and value < 0:
+                        raise FashionError(f"params.yaml: {where}: {value!r} must not be negative")
+        for lr in self.lr_regularizer.learning_rate + self.lr_decay.learning_rate:
+            if lr <= 0:
+                raise FashionError(f"params.yaml: {key}: learning rate {lr!r} must be positive")
+        for decay in self.lr_decay.decay:
+            if not 0 < decay <= 1:
+                raise FashionError(f"params.yaml: {key}.lr_decay.decay: {decay!r} must be in (0, 1]")
+        if any(z >= 1 for z in self.augmentation.zoom):
+            raise FashionError(f"params.yaml: {key}.augmentation.zoom values must be below 1")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    trial: TrialConfig
+    grids: Grids
+
+
+@dataclass(frozen=True)
+class FinalConfig:
+    """Training the final model with the tuned configuration on the whole train split (Table 5)."""
+
+    epochs: int
+    patience: int
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "epochs")
+        _non_negative(self, key, "patience")
+
+
+@dataclass(frozen=True)
+class Retrain:
+    """How a transfer experiment retrains: its own optimizer and schedule, not the from-scratch ones."""
+
+    optimizer: str
+    learning_rate: float
+    decay: float
+
+    def check(self, key: str) -> None:
+        _one_of(self, key, "optimizer", OPTIMIZERS)
+        _positive(self, key, "learning_rate")
+        if not 0 < self.decay <= 1:
+            raise FashionError(f"params.yaml: {key}.decay must be in (0, 1], not {self.decay!r}")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Table 6: the tuned model on the target dataset."""
+
+    epochs: int  # the same budget for last_layer, whole_model and scratch
+    patience: int
+    batch_norm: str  # frozen: BN layers keep source statistics (inference mode) | train: they adapt
+    last_layer: Retrain
+    whole_model: Retrain
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "epochs")
+        _non_negative(self, key, "patience")
+        _one_of(self, key, "batch_norm", BATCH_NORM)
+
+
+@dataclass(frozen=True)
+class LabelIssuesConfig:
+    """Finding likely mislabelled images from out-of-sample predictions."""
+
+    filter_by: str  # cleanlab.filter.find_label_issues' method
+    sheet: int  # images on the contact sheet
+
+    def check(self, key: str) -> None:
+        _one_of(self, key, "filter_by", LABEL_FILTERS)
+        _positive(self, key, "sheet")
+
+
+@dataclass(frozen=True)
 class Config:
     seed: int
     embedded: EmbeddedConfig
@@ -200,6 +344,10 @@ class Config:
     balance: BalanceConfig
     split: SplitConfig
     train: TrainConfig
+    tune: TuneConfig
+    final: FinalConfig
+    finetune: FinetuneConfig
+    label_issues: LabelIssuesConfig
 
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
