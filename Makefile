@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: repro test bench clean-venv
+.PHONY: repro test bench clean-venv venv report exps
 
 repro: $(STAMP)
 	dvc repro
@@ -31,3 +31,16 @@ $(STAMP): requirements.txt pyproject.toml
 
 clean-venv:
 	rm -rf $(VENV)
+
+# `make venv`: only the environment (CI creates it in its own step, before `dvc repro`).
+venv: $(STAMP)
+
+# `make report BASE=main [OUT=report.md]`: the pull request comment (metrics, params and
+# plots changed against BASE) as Markdown; `@` keeps make's echo out of a redirected stdout.
+BASE ?= main
+report: $(STAMP)
+	@python -m fashioncat.prreport --base $(BASE) $(if $(OUT),--out $(OUT))
+
+# `make exps`: `dvc exp show` with only the columns worth comparing (see README, "Experiments").
+exps: $(STAMP)
+	@python -m fashioncat.experiments --md

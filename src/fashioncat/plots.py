@@ -106,3 +106,45 @@ def curves_png(history: Mapping[str, Sequence[float]], path, title: str) -> None
     if history:
         ax.legend()
     _save(fig, path)
+
+
+def contact_sheet_png(pictures: Sequence[np.ndarray], captions: Sequence[str], path, title: str) -> None:
+    """Images in a near-square grid, each with its caption beneath; with none, a sheet that says so.
+
+    Pixels are shown as stored (nearest-neighbour, no smoothing) so a reviewer judges what the model saw.
+    """
+    if len(pictures) != len(captions):
+        raise ValueError(f"{len(pictures)} images but {len(captions)} captions")
+    cols = max(1, int(np.ceil(np.sqrt(len(pictures)))))
+    rows = max(1, int(np.ceil(len(pictures) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.4 * cols + 0.4, 2.6 * rows + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, picture, caption in zip(axes.flat, pictures, captions):
+        ax.imshow(picture, interpolation="nearest")
+        ax.set_title(caption, fontsize=8)
+    if not len(pictures):
+        axes[0, 0].text(0.5, 0.5, "nothing to show", ha="center", va="center", fontsize=11)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, path)
+
+
+def tradeoff_png(ours: Mapping[str, tuple[float, float]], paper: Mapping[str, tuple[float, float]], path,
+                 title: str, xlabels: tuple[str, str] = ("fit time (minutes)", "training time (hours)")) -> None:
+    """Accuracy against training time, this run beside the paper on its own axes (their time units differ).
+
+    Same colour for the same name in both panels, so each experiment is followed across them.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.5), sharey=True)
+    colours = {name: f"C{i}" for i, name in enumerate(dict.fromkeys([*ours, *paper]))}
+    for ax, points, label, xlabel in zip(axes, (ours, paper), ("this run", "paper"), xlabels):
+        for name, (x, y) in points.items():
+            ax.scatter([x], [y], s=45, color=colours[name])
+            ax.annotate(f"{name}\n{y:.1%}", (x, y), textcoords="offset points", xytext=(6, -4), fontsize=8)
+        ax.set_title(label)
+        ax.set_xlabel(xlabel)
+        ax.grid(True, alpha=0.3)
+        ax.margins(0.25)
+    axes[0].set_ylabel("accuracy")
+    fig.suptitle(title)
+    _save(fig, path)

@@ -75,7 +75,9 @@ class _Checkpoint(keras.callbacks.Callback):
         write_json(self.folder / STATE_FILE, state)
 
 
-class _Diverged(keras.callbacks.Callback):
+class Diverged(keras.callbacks.Callback):
+    """Stops training at the first non-finite batch loss and records why in `result.diverged`."""
+
     def __init__(self, result: Result):
         super().__init__()
         self.result = result
@@ -115,7 +117,7 @@ def fit(model: keras.Model, train, val, *, epochs: int, patience: int, checkpoin
     if saved is not None:
         model = saved
         print(f"resuming from epoch {result.epochs} of {epochs} (checkpoint in {checkpoints})", flush=True)
-    hooks = [*callbacks, _Checkpoint(checkpoints, fingerprint, result), _Diverged(result)]
+    hooks = [*callbacks, _Checkpoint(checkpoints, fingerprint, result), Diverged(result)]
     if live_dir is not None:
         hooks.append(LiveLog(live_dir, result.history))
     if patience > 0:

@@ -1,0 +1,20 @@
+"""`python -m fashioncat COMMAND`: tools for users of a trained model (the pipeline itself runs with `dvc repro`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fashioncat import annotation
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fashioncat", description=__doc__)
+    commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    annotation.add_command(commands)
+    args = p.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

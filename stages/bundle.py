@@ -1,0 +1,21 @@
+"""Stage `bundle`: the final model and its preprocessing settings as a folder users copy to annotate images."""
+
+from pathlib import Path
+
+from fashioncat import bundle, stage
+
+
+def main(args, cfg):
+    settings = bundle.write(args.model, args.classes, args.out, image_size=cfg.train.image_size,
+                            margin=cfg.crop.margin, crop_size=cfg.crop.size, fit=cfg.crop.fit)
+    size = (Path(args.out) / bundle.MODEL_FILE).stat().st_size
+    return {"bundle": args.out, "classes": len(settings.classes), "image_size": settings.image_size,
+            "model_mb": round(size / 1e6, 1), "source_sha256": settings.source["sha256"]}
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--model", required=True, help="the trained .keras model")
+    p.add_argument("--classes", required=True, help="classes.json of the split the model was trained on")
+    p.add_argument("--out", required=True, help="the bundle folder (replaced)")
+    stage.run(main, p)

@@ -1,0 +1,75 @@
+"""Stage `finetune@<experiment>`: the tuned source model on the target dataset, one Table 6 experiment.
+
+benchmark (as is), last_layer (only the classifier trained), whole_model (all layers, from the
+tuned weights) or scratch (the tuned configuration from random weights); see fashioncat.transfer.
+"""
+
+import shutil
+from pathlib import Path
+
+from fashioncat import evaluation, plots, stage, training, transfer, tuning
+from fashioncat.errors import FashionError
+from fashioncat.io import atomic_path, read_json
+
+
+def main(args, cfg):
+    _check(args)
+    source = training.load_model(args.model)  # scratch too: its image size is the tuned model's
+    choice = tuning.read_choice(args.choice)
+    target = training.load_splits(args.split, source.input_shape[1])
+    setup = transfer.Setup(choice, cfg.finetune, cfg.train.batch_size, cfg.seed, Path(args.checkpoints),
+                           Path(args.live) if args.live and args.experiment != "benchmark" else None)
+    outcome = transfer.run_experiment(args.experiment, source, read_json(args.source_classes), target, setup)
+    y_true = target.labels["test"]
+    plots.confusion_png(evaluation.confusion(y_true, evaluation.predicted(outcome["probabilities"]), target.classes),
+                        target.classes, args.confusion_png, f"Table 6, {args.experiment}: target test split")
+    _write_model(args, outcome["model"])
+    if args.live and args.experiment == "benchmark":
+        _benchmark_live(args.live, outcome)
+    return {"model": args.model, **transfer.report(outcome)}
+
+
+def _write_model(args, model) -> None:
+    """Trained experiments save theirs; the benchmark, when asked, copies the source file byte for byte
+    (DVC then caches one object for both, and every finetune@ stage has the same outputs)."""
+    if not args.out_model:
+        return
+    if model is None:
+        with atomic_path(args.out_model) as tmp:
+            shutil.copyfile(args.model, tmp)
+    else:
+        training.save_model(model, args.out_model)
+
+
+def _benchmark_live(folder: str, outcome: dict) -> None:
+    """No curves without training: the benchmark's dvclive folder holds its test scores only."""
+    from dvclive import Live
+
+    shutil.rmtree(folder, ignore_errors=True)
+    live = Live(folder, dvcyaml=None, save_dvc_exp=False, report=None)
+    for key in transfer.METRICS:
+        live.log_metric(f"test/{key}", outcome[key], plot=False)
+    live.end()
+
+
+def _check(args) -> None:
+    """Missing inputs fail in one line before anything is loaded."""
+    for path in (args.model, args.choice, args.source_classes):
+        if not Path(path).is_file():
+            raise FashionError(f"{path}: file not found")
+    if args.experiment != "benchmark" and not args.out_model:
+        raise FashionError(f"--out-model is required for the trained experiment {args.experiment}")
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--experiment", required=True, choices=transfer.EXPERIMENTS)
+    p.add_argument("--model", required=True, help="the tuned source model (.keras)")
+    p.add_argument("--choice", required=True, help="the tuned configuration (tune stage's last choice JSON)")
+    p.add_argument("--split", required=True, help="the target dataset's split folder")
+    p.add_argument("--source-classes", required=True, help="classes.json of the source split (the model's outputs)")
+    p.add_argument("--out-model", help="where the trained model goes (benchmark: a copy of --model)")
+    p.add_argument("--confusion-png", required=True)
+    p.add_argument("--live", help="dvclive folder (training curves; benchmark: test scores)")
+    p.add_argument("--checkpoints", required=True, help="resume folder (not a DVC output)")
+    stage.run(main, p)

@@ -1,0 +1,235 @@
+"""The model bundle and `python -m fashioncat annotate`: real model, real files, no mocks.
+
+The model is tiny and hand-weighted (mean colour -> red/green/blue), so its
+answers are known without training: a red picture is "red" with p ~ 1, a grey
+one gets 1/3 for every class.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+from fashioncat import annotation, bundle, images, inputs
+from fashioncat.__main__ import main as cli
+from fashioncat.errors import FashionError
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["red", "green", "blue"]
+COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230), "grey": (128, 128, 128)}
+
+
+def colour_model(size: int = 32) -> keras.Model:
+    """Softmax over the mean colour: confident on saturated pictures, undecided on grey."""
+    inputs_ = keras.Input((size, size, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs_))
+    dense = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model(inputs_, dense(mean))
+    dense.set_weights([np.eye(3, dtype="float32") * 12, np.zeros(3, dtype="float32")])
+    return model
+
+
+def picture(colour: str, seed: int, size=(60, 80)) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(-15, 16, (size[1], size[0], 3))
+    return Image.fromarray(np.clip(np.array(COLOURS[colour]) + noise, 0, 255).astype(np.uint8))
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """A trained-model file, its classes.json and the bundle made from them (crop 64 -> model 32)."""
+    root = tmp_path_factory.mktemp("bundle")
+    model_path = root / "final.keras"
+    model = colour_model()
+    model.compile(optimizer="adam", loss="categorical_crossentropy")  # optimizer state the bundle must drop
+    model.save(model_path)
+    (root / "classes.json").write_text(json.dumps(CLASSES))
+    bundle.write(model_path, root / "classes.json", root / "annotator", image_size=32, margin=0.05, crop_size=64,
+                 fit="stretch")
+    return root
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    """A folder tree of coloured pictures in every accepted format, plus files that must be reported or ignored."""
+    top = tmp_path / "photos"
+    (top / "sub" / "deeper").mkdir(parents=True)
+    picture("red", 1).save(top / "red.jpg", quality=95)
+    picture("green", 2).save(top / "sub" / "green.png")
+    picture("blue", 3).save(top / "sub" / "deeper" / "blue.WEBP", lossless=True)
+    picture("grey", 4).save(top / "sub" / "grey.BMP")
+    picture("red", 5).convert("P").save(top / "anim.gif")
+    (top / "broken.jpg").write_bytes(b"this is not an image")
+    (top / "notes.txt").write_text("not an image extension: not listed")
+    return top
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def annotate(made: Path, *args: str) -> int:
+    return cli(["annotate", *args, "--model", str(made / "annotator")])
+
+
+# ---- bundle -------------------------------------------------------------------------------------------------
+
+
+def test_bundle_predicts_like_the_source_model_and_records_its_settings(made):
+    model, settings = bundle.load(made / "annotator")
+    batch = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3)).astype("float32")
+    original = keras.models.load_model(made / "final.keras", compile=False)
+    np.testing.assert_allclose(model.predict_on_batch(batch), original(batch), atol=1e-6)
+    assert (settings.classes, settings.image_size, settings.crop_size, settings.fit) == (CLASSES, 32, 64, "stretch")
+    assert settings.source["sha256"] and settings.source["model"].endswith("final.keras")
+    # without optimizer state the bundled file is smaller than the compiled original
+    assert (made / "annotator" / "model.keras").stat().st_size < (made / "final.keras").stat().st_size
+    mode = (made / "annotator" / "bundle.json").stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o666 & ~umask  # not the private 0600 of a temporary file
+
+
+def test_bundle_problems_name_the_file(made, tmp_path):
+    with pytest.raises(FashionError, match="nowhere: model bundle folder does not exist"):
+        bundle.load(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FashionError, match="bundle.json: bundle settings file missing"):
+        bundle.load(tmp_path / "empty")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "bundle.json").write_text('{\n  "format": 1,\n  "classes": [oops]\n}')
+    with pytest.raises(FashionError, match=r"bundle.json:3: not valid JSON"):
+        bundle.load(broken)
+    (broken / "bundle.json").write_text((made / "annotator" / "bundle.json").read_text())
+    (broken / "model.keras").write_bytes(b"not a zip archive")
+    with pytest.raises(FashionError, match="model.keras: not a readable Keras model"):
+        bundle.load(broken)
+    (tmp_path / "four.json").write_text(json.dumps(CLASSES + ["extra"]))
+    with pytest.raises(FashionError, match="3 outputs for 4 classes"):
+        bundle.write(made / "final.keras", tmp_path / "four.json", tmp_path / "b", image_size=32, margin=0.0,
+                     crop_size=64, fit="pad")
+
+
+# ---- preprocessing ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fit", ["stretch", "pad"])
+def test_pixels_are_exactly_what_training_saw(tmp_path, fit):
+    """crop stage (prepare -> PNG) then inputs.decode_all gives the same array as annotation.pixels."""
+    source = tmp_path / "photo.jpg"
+    picture("red", 9, size=(90, 70)).save(source, quality=90)
+    settings = bundle.Settings(CLASSES, image_size=32, margin=0.1, crop_size=64, fit=fit)
+    box = (10, 5, 70, 60)
+    cropped, _ = images.prepare(source, box, settings.margin, settings.crop_size, fit)
+    cropped.save(tmp_path / "crop.png")  # what the crop stage writes
+    trained_on = inputs.decode_all([str(tmp_path / "crop.png")], 32)[0]
+    np.testing.assert_array_equal(annotation.pixels(source, box, settings), trained_on)
+
+
+# ---- the command --------------------------------------------------------------------------------------------
+
+
+def test_folder_at_any_depth_with_unreadable_files_reported(made, photos, tmp_path, capsys):
+    out = tmp_path / "labels.csv"
+    assert annotate(made, str(photos), "--out", str(out), "--batch-size", "2") == 0
+    rows = {Path(r["path"]).name: r for r in read_csv(out)}
+    assert set(rows) == {"red.jpg", "green.png", "blue.WEBP", "grey.BMP", "anim.gif", "broken.jpg"}
+    assert [rows[n]["label_1"] for n in ("red.jpg", "green.png", "blue.WEBP", "anim.gif")] == ["red", "green", "blue",
+                                                                                                "red"]
+    assert float(rows["red.jpg"]["prob_1"]) > 0.99 and rows["red.jpg"]["review"] == "false"
+    assert list(read_csv(out)[0]) == annotation.csv_columns(3, False)
+    assert rows["broken.jpg"]["error"].startswith("unreadable image") and rows["broken.jpg"]["review"] == "true"
+    assert rows["broken.jpg"]["label_1"] == ""
+    assert "5 annotated, 1 unreadable" in capsys.readouterr().err
+
+
+def test_threshold_decides_review(made, photos, tmp_path):
+    strict, lax = tmp_path / "strict.csv", tmp_path / "lax.csv"
+    annotate(made, str(photos / "sub"), "--out", str(strict))
+    annotate(made, str(photos / "sub"), "--out", str(lax), "--threshold", "0.3")
+    grey = [r for r in read_csv(strict) if r["path"].endswith("grey.BMP")][0]
+    assert abs(float(grey["prob_1"]) - 1 / 3) < 0.02 and grey["review"] == "true"  # default 0.5
+    assert [r["review"] for r in read_csv(lax)] == ["false"] * 3
+
+
+def test_csv_boxes_crop_like_training(made, tmp_path):
+    """A red garment on a blue photo: with its box the model sees red, without it mostly blue."""
+    photo = np.zeros((80, 100, 3), dtype=np.uint8)
+    photo[:] = COLOURS["blue"]
+    photo[10:50, 20:60] = COLOURS["red"]
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    (tmp_path / "list.csv").write_text("image,x_1,y_1,x_2,y_2\nphoto.png,20,10,60,50\nphoto.png,,,,\n"
+                                       "photo.png,200,200,300,300\n")
+    out = tmp_path / "boxes.jsonl"
+    assert annotate(made, str(tmp_path / "list.csv"), "--out", str(out), "--top-k", "2") == 0
+    boxed, whole, outside = [json.loads(line) for line in out.read_text().splitlines()]
+    assert boxed["box"] == [20, 10, 60, 50] and boxed["top"][0]["label"] == "red" and len(boxed["top"]) == 2
+    assert whole["box"] is None and whole["top"][0]["label"] == "blue" and whole["error"] is None
+    assert outside["top"] == [] and "bounding box outside the image" in outside["error"]
+    model, settings = bundle.load(made / "annotator")
+    by_hand, _ = images.prepare(tmp_path / "photo.png", (20, 10, 60, 50), 0.05, 64, "stretch")
+    expected = model.predict_on_batch(np.asarray(images.fit(by_hand, 32, "stretch"), "float32")[None])[0]
+    assert boxed["top"][0]["probability"] == round(float(expected.max()), 4)
+
+
+def test_resume_skips_done_images_and_redoes_a_cut_line(made, photos, tmp_path, capsys):
+    names = ["red.jpg", "sub/green.png", "sub/grey.BMP", "anim.gif", "sub/deeper/blue.WEBP"]
+    (photos / "first.txt").write_text("\n".join(names[:3]) + "\n")
+    (photos / "all.txt").write_text("# everything\n" + "\n".join(names) + "\n\n")
+    out = tmp_path / "labels.csv"
+    assert annotate(made, str(photos / "first.txt"), "--out", str(out), "--resume") == 0
+    before = out.read_text()
+    with open(out, "a") as f:
+        f.write("anim.gif,red,0.99")  # a row cut off by a kill: no newline
+    assert annotate(made, str(photos / "all.txt"), "--out", str(out), "--resume") == 0
+    assert "dropped an incomplete last line" in capsys.readouterr().err
+    rows = read_csv(out)
+    assert out.read_text().startswith(before)  # earlier rows untouched, new ones appended
+    assert [r["path"] for r in rows] == names and all(r["prob_1"] for r in rows)
+    assert annotate(made, str(photos / "all.txt"), "--out", str(out), "--resume", "--top-k", "1") == 2
+    assert "labels.csv:1: columns differ" in capsys.readouterr().err
+
+
+def test_bad_output_extension_and_bad_inputs_are_one_line_errors(tmp_path, photos):
+    (tmp_path / "list.csv").write_text("image,x_1,y_1,x_2,y_2\na.jpg,1,1,9,9\nb.jpg,5,5,two,9\n")
+    cases = [
+        ([str(photos), "--out", str(tmp_path / "labels.txt")], "labels.txt: output must end in .csv or .jsonl"),
+        ([str(tmp_path / "no_such_folder"), "--out", "x.csv"], "no_such_folder: does not exist"),
+        ([str(tmp_path / "missing.txt"), "--out", "x.csv"], "missing.txt: image list does not exist"),
+        ([str(tmp_path / "list.csv"), "--out", "x.csv"], "list.csv:3: box 5 5 two 9 must be four whole numbers"),
+    ]
+    for args, message in cases:
+        done = subprocess.run([sys.executable, "-m", "fashioncat", "annotate", *args], capture_output=True, text=True,
+                              cwd=tmp_path, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("error: ") and message in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_help_describes_inputs_and_outputs():
+    done = subprocess.run([sys.executable, "-m", "fashioncat", "annotate", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 0
+    for words in ("x_1,y_1,x_2,y_2", "--resume", "--threshold", "--top-k", "--batch-size", ".jsonl",
+                  "models/annotator"):
+        assert words in done.stdout
+
+
+def test_jsonl_resume_of_a_finished_run_adds_nothing(made, photos, tmp_path, capsys):
+    out = tmp_path / "labels.jsonl"
+    assert annotate(made, str(photos / "sub"), "--out", str(out), "--resume") == 0
+    first = out.read_text()
+    assert annotate(made, str(photos / "sub"), "--out", str(out), "--resume") == 0
+    assert out.read_text() == first and len(first.splitlines()) == 3
+    assert "0 annotated, 0 unreadable, 0 to review, 3 already done" in capsys.readouterr().err

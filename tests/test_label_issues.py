@@ -1,0 +1,109 @@
+"""Likely label errors: planted wrong labels must be found, and the stage's CSV and contact sheet written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_predict
+
+from fashioncat import label_issues
+from fashioncat.config import LABEL_FILTERS
+from fashioncat.errors import FashionError
+
+CLASSES = ["red", "green", "blue"]
+
+
+def flip(labels: np.ndarray, count: int, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`labels` with `count` of them moved to another class; returns (noisy labels, flipped indices)."""
+    rng = np.random.default_rng(seed)
+    flipped = rng.choice(len(labels), count, replace=False)
+    noisy = labels.copy()
+    noisy[flipped] = (labels[flipped] + rng.integers(1, classes, count)) % classes
+    return noisy, flipped
+
+
+@pytest.mark.parametrize("filter_by", LABEL_FILTERS)  # every method params.yaml accepts must work in cleanlab
+def test_planted_errors_are_found_from_out_of_sample_probabilities(filter_by):
+    rng = np.random.default_rng(3)
+    centres = np.array([[0, 0], [4, 0], [2, 3.5]])
+    truth = np.repeat(np.arange(3), 100)
+    points = centres[truth] + rng.normal(0, 1.0, (len(truth), 2))  # overlapping a little: probabilities vary
+    noisy, flipped = flip(truth, 10, 3, seed=4)
+    # out-of-sample, as cleanlab requires: each point is predicted by a model fitted without it
+    probs = cross_val_predict(LogisticRegression(), points, noisy, cv=5, method="predict_proba")
+    ranked = label_issues.find(noisy, probs, filter_by)
+    found = set(ranked.tolist())
+    assert len(found & set(flipped.tolist())) >= 7  # at least 70 % recall
+    assert len(found) <= 30  # and not by flagging everything
+    given = probs[ranked, noisy[ranked]]
+    assert np.all(np.diff(given) >= 0)  # ranked by self-confidence, least confident first
+
+
+def colour_model(size: int = 32) -> keras.Model:
+    """A hand-weighted classifier (mean colour -> class): confident, and never trained on the split."""
+    inputs = keras.Input((size, size, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    dense = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model(inputs, dense(mean))
+    dense.set_weights([np.eye(3, dtype="float32") * 12, np.zeros(3, dtype="float32")])
+    return model
+
+
+def colour_split(root: Path, per_class: int, flips: int) -> set[str]:
+    """data/split/source with a test split of coloured squares, `flips` of them mislabelled; returns those paths."""
+    folder, pictures = root / "data/split/source", root / "data/cropped/images"
+    folder.mkdir(parents=True)
+    pictures.mkdir(parents=True)
+    truth = np.repeat(np.arange(3), per_class)
+    noisy, flipped = flip(truth, flips, 3, seed=5) if flips else (truth, np.array([], dtype=int))
+    rng = np.random.default_rng(6)
+    lines = ["image,label"]
+    for i, (true, given) in enumerate(zip(truth, noisy)):
+        pixels = np.clip(rng.normal(60, 20, (64, 64, 3)), 0, 255)
+        pixels[..., true] += rng.uniform(60, 180)  # how saturated varies: so does the model's confidence
+        name = f"data/cropped/images/{i:04d}.png"
+        Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / name)
+        lines.append(f"{name},{CLASSES[given]}")
+    (folder / "test.csv").write_text("\n".join(lines) + "\n")
+    (folder / "classes.json").write_text(json.dumps(CLASSES))
+    colour_model().save(root / "final.keras")
+    return {f"data/cropped/images/{i:04d}.png" for i in flipped}
+
+
+def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    planted = colour_split(tmp_path, per_class=20, flips=6)
+    report = label_issues.run("final.keras", "data/split/source", "plots/label_issues.csv", "plots/label_issues.png",
+                              filter_by="prune_by_noise_rate", sheet=4)
+    with open("plots/label_issues.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(label_issues.COLUMNS)
+    assert report["issues"] == len(rows) and report["n"] == 60 and report["method"] == "prune_by_noise_rate"
+    assert len({r["image"] for r in rows} & planted) >= 5  # >= 70 % of the 6 planted
+    assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert all(r["given"] != r["suggested"] for r in rows if r["image"] in planted)
+    with Image.open("plots/label_issues.png") as sheet:
+        assert sheet.format == "PNG" and sheet.width > 200
+
+
+def test_clean_split_gives_an_empty_list_and_still_a_sheet(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    colour_split(tmp_path, per_class=10, flips=0)
+    report = label_issues.run("final.keras", "data/split/source", "out.csv", "out.png", filter_by="both", sheet=16)
+    assert report["issues"] == 0
+    assert Path("out.csv").read_text().strip() == ",".join(label_issues.COLUMNS)
+    assert Path("out.png").stat().st_size > 0  # DVC expects the output even when there is nothing to show
+
+
+def test_missing_cleanlab_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cleanlab.filter", None)  # what an environment without cleanlab raises
+    with pytest.raises(FashionError, match="cleanlab, which is not installed"):
+        label_issues.find(np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), "both")

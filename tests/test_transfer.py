@@ -1,0 +1,232 @@
+"""Table 6's transfer experiments on tiny data: what each one trains, keeps and reports."""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import runpy
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import fixtures
+from fashioncat import models, training, transfer, tuning
+from fashioncat.config import FinetuneConfig, Hyper, Retrain
+from fashioncat.errors import FashionError
+from fashioncat.inputs import Augment
+
+ROOT = Path(__file__).resolve().parents[1]
+HYPER = Hyper(initializer="he_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2",
+              l1=0.0, l2=1e-4)
+CHOICE = tuning.Choice("vgg16", HYPER, Augment(rotation=10, horizontal_flip=True))
+CLASSES = ["a", "b"]
+
+
+def finetune(batch_norm="frozen", epochs=2) -> FinetuneConfig:
+    # rates far above the params.yaml ones so two tiny epochs visibly move every trained weight
+    return FinetuneConfig(epochs=epochs, patience=0, batch_norm=batch_norm,
+                          last_layer=Retrain("adam", 0.05, 1.0), whole_model=Retrain("sgd", 0.05, 0.9))
+
+
+def setup(tmp_path: Path, name: str, **kw) -> transfer.Setup:
+    return transfer.Setup(CHOICE, finetune(**kw), batch_size=8, seed=3, checkpoints=tmp_path / name, verbose=0)
+
+
+def tiny_source(classes, size=32) -> keras.Model:
+    """models.build's layout (input -> rescaling -> nested network ending in a Dense softmax), in miniature."""
+    keras.utils.set_random_seed(0)
+    x = image = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, name="conv")(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(keras.layers.Activation("relu")(x))
+    network = keras.Model(image, keras.layers.Dense(len(classes), activation="softmax", name="predictions")(x),
+                          name="network")
+    inputs = keras.Input((size, size, 3), name="rgb_0_255")
+    return keras.Model(inputs, network(keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)), name="tiny")
+
+
+def splits(classes, per_split=(12, 4, 6), size=32) -> training.Splits:
+    """In-memory target splits; class k is bright in quarter k % 4, as in fixtures.split_folder."""
+    out = training.Splits(list(classes), {}, {}, {})
+    rng = np.random.default_rng(1)
+    for name, count in zip(("train", "val", "test"), per_split):
+        labels = np.repeat(np.arange(len(classes)), count)
+        images = rng.integers(0, 80, (len(labels), size, size, 3), dtype=np.uint8)
+        for i, k in enumerate(labels):
+            y, x = divmod(k % 4, 2)
+            images[i, y * size // 2:(y + 1) * size // 2, x * size // 2:(x + 1) * size // 2] += 150
+        out.images[name], out.labels[name] = images, labels
+        out.paths[name] = [f"{name}/{i}.png" for i in range(len(labels))]
+    return out
+
+
+def weights(model: keras.Model) -> dict[str, np.ndarray]:
+    return {w.path: np.array(w) for w in model.weights}
+
+
+def changed(before: dict, after: dict) -> set[str]:
+    return {path for path in before if not np.array_equal(before[path], after[path])}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """All four experiments once on the same target data (scratch trains a real vgg16 for one epoch)."""
+    tmp = tmp_path_factory.mktemp("four")
+    target = splits(CLASSES)
+    done = {name: transfer.run_experiment(name, tiny_source(CLASSES), CLASSES, target, setup(tmp, name))
+            for name in ("benchmark", "last_layer", "whole_model")}
+    done["scratch"] = transfer.run_experiment("scratch", None, CLASSES, target, setup(tmp, "scratch", epochs=1))
+    return done
+
+
+def test_every_experiment_reports_sane_numbers(outcomes):
+    for name, outcome in outcomes.items():
+        report = transfer.report(outcome)
+        json.dumps(report)  # JSON-ready
+        assert 0 <= report["accuracy"] <= 1 and 0 <= report["f1_macro"] <= 1 and report["n"] == 12, name
+        assert report["diverged"] == "" and outcome["probabilities"].shape == (12, 2), name
+    assert outcomes["benchmark"]["epochs"] == 0 and outcomes["benchmark"]["fit_seconds"] == 0
+    assert outcomes["benchmark"]["model"] is None and outcomes["benchmark"]["target_classes_unknown"] == []
+    assert outcomes["last_layer"]["epochs"] == outcomes["whole_model"]["epochs"] == 2
+    assert outcomes["scratch"]["epochs"] == 1 and outcomes["scratch"]["model"].name == "vgg16"
+    assert outcomes["last_layer"]["trainable_params"] == 4 * 2 + 2  # the head's kernel and bias only
+    # frozen batch norm: everything trains but the batch-norm layer (gamma, beta, mean, variance of 4 channels)
+    assert outcomes["whole_model"]["trainable_params"] == tiny_source(CLASSES).count_params() - 4 * 4
+
+
+def test_summary_compares_with_the_paper(outcomes):
+    results = {name: transfer.report(o) for name, o in outcomes.items()}
+    table = transfer.summary(results)
+    expected = 1 - results["whole_model"]["fit_seconds"] / results["scratch"]["fit_seconds"]
+    assert table["time_saved"] == pytest.approx(expected, abs=1e-4)
+    assert table["paper_time_saved"] == 0.6 and table["paper_accuracy_gap"] == pytest.approx(-0.025)
+    assert table["experiments"]["whole_model"]["paper_accuracy"] == 0.625
+    del results["scratch"]
+    with pytest.raises(FashionError, match="no results for scratch"):
+        transfer.summary(results)
+
+
+def test_last_layer_changes_the_classifier_only(tmp_path):
+    source = tiny_source(CLASSES)
+    before = weights(source)
+    outcome = transfer.last_layer(source, CLASSES, splits(CLASSES), setup(tmp_path, "ll"))
+    after = weights(outcome["model"])
+    assert changed(before, after) == {"predictions/kernel", "predictions/bias"}
+    assert outcome["head"] == "source"  # same classes: the source classifier is the starting point
+
+
+@pytest.mark.parametrize("batch_norm", ["frozen", "train"])
+def test_whole_model_batch_norm_setting(tmp_path, batch_norm):
+    source = tiny_source(CLASSES)
+    before = weights(source)
+    outcome = transfer.whole_model(source, CLASSES, splits(CLASSES), setup(tmp_path, "wm", batch_norm=batch_norm))
+    moved = changed(before, weights(outcome["model"]))
+    statistics = {"bn/moving_mean", "bn/moving_variance", "bn/gamma", "bn/beta"}
+    assert {"conv/kernel", "conv/bias", "predictions/kernel"} <= moved
+    assert (moved & statistics) == (set() if batch_norm == "frozen" else statistics)
+
+
+def test_other_target_classes_get_a_new_classifier(tmp_path):
+    target = splits(["a", "b", "c"])
+    source = tiny_source(CLASSES)
+    outcome = transfer.last_layer(source, CLASSES, target, setup(tmp_path, "new"))
+    assert outcome["head"] == "new" and outcome["model"].output_shape == (None, 3)
+    assert outcome["probabilities"].shape == (18, 3) and outcome["trainable_params"] == 4 * 3 + 3
+    np.testing.assert_array_equal(weights(outcome["model"])["conv/kernel"], weights(source)["conv/kernel"])
+
+
+def test_head_surgery_on_a_real_application_model():
+    """models.build nests the keras.applications network; the new classifier goes inside it."""
+    model = models.build("resnet50v2", 3, 32, HYPER)
+    kept = weights(model)
+    adapted, how = transfer.adapt_head(model, ["x", "y", "z"], ["x", "y", "z", "w"], HYPER)
+    assert how == "new" and adapted.output_shape == (None, 4)
+    head = transfer.classifier(adapted)
+    assert head.name == "predictions" and head.units == 4 and adapted.layers[-1].name == model.layers[-1].name
+    now = weights(adapted)
+    assert all(np.array_equal(kept[p], now[p]) for p in kept if not p.startswith("predictions/"))
+    kernel = np.array(transfer.classifier(model).kernel)
+    _, how = transfer.adapt_head(model, ["x", "y", "z"], ["z", "x", "y"], HYPER)
+    assert how == "reordered"
+    np.testing.assert_array_equal(np.array(transfer.classifier(model).kernel), kernel[:, [2, 0, 1]])
+
+
+def test_benchmark_matches_classes_by_name():
+    source = tiny_source(["a", "b", "c"])
+    target = splits(["a", "b", "c"])
+    plain = transfer.benchmark(source, ["a", "b", "c"], target)
+    order = [2, 0, 1]  # the target lists the same classes as c, a, b
+    permuted = training.Splits(["c", "a", "b"], target.images, {k: np.argsort(order)[v] for k, v in
+                                                                target.labels.items()}, target.paths)
+    again = transfer.benchmark(source, ["a", "b", "c"], permuted)
+    assert again["accuracy"] == plain["accuracy"] and again["f1_macro"] == plain["f1_macro"]
+    np.testing.assert_allclose(again["probabilities"], plain["probabilities"][:, order])
+
+
+def test_benchmark_target_class_the_source_cannot_name_is_an_error():
+    source = tiny_source(["a", "b", "c"])
+    target = splits(["a", "b", "z"])  # no "z" in the source; "c" not in the target
+    outcome = transfer.benchmark(source, ["a", "b", "c"], target)
+    assert outcome["target_classes_unknown"] == ["z"]
+    assert not outcome["probabilities"][:, 2].any()
+    np.testing.assert_allclose(outcome["probabilities"].sum(axis=1), 1)
+    assert outcome["accuracy"] <= 2 / 3 and 0 <= outcome["source_only_top1"] <= 1
+    with pytest.raises(FashionError, match="share no class name"):
+        transfer.benchmark(source, ["a", "b", "c"], splits(["x", "y"]))
+
+
+def stage_project(tmp_path: Path) -> Path:
+    fixtures.split_folder(tmp_path, classes=CLASSES, per_split=(4, 4, 4))
+    shutil.copytree(tmp_path / "data/split/source", tmp_path / "data/split/target")
+    shutil.copyfile(ROOT / "params.yaml", tmp_path / "params.yaml")
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    tuning.write_choice(tmp_path / "data/tune/lr_decay.json", CHOICE)
+    return tmp_path
+
+
+def finetune_command(experiment: str, model: str) -> list[str]:
+    return [sys.executable, str(ROOT / "stages/finetune.py"), "--experiment", experiment, "--model", model,
+            "--choice", "data/tune/lr_decay.json", "--split", "data/split/target",
+            "--source-classes", "data/split/source/classes.json", "--out-model", f"models/finetune/{experiment}.keras",
+            "--confusion-png", f"plots/finetune/{experiment}.png", "--live", f"dvclive/finetune/{experiment}",
+            "--checkpoints", f"checkpoints/finetune/{experiment}", "--metrics", f"metrics/finetune/{experiment}.json"]
+
+
+def test_stage_missing_model_is_a_one_line_error(tmp_path):
+    root = stage_project(tmp_path)
+    done = subprocess.run(finetune_command("whole_model", "models/final.keras"), cwd=root, capture_output=True,
+                          text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == "error: models/final.keras: file not found"
+    assert not (root / "metrics/finetune/whole_model.json").exists()
+
+
+def test_benchmark_and_summary_stages(tmp_path, outcomes):
+    root = stage_project(tmp_path)
+    training.save_model(tiny_source(CLASSES), root / "models/final.keras")
+    done = subprocess.run(finetune_command("benchmark", "models/final.keras"), cwd=root, capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((root / "metrics/finetune/benchmark.json").read_text())
+    assert report["experiment"] == "benchmark" and report["n"] == 8 and "probabilities" not in report
+    assert filecmp.cmp(root / "models/final.keras", root / "models/finetune/benchmark.keras", shallow=False)
+    assert (root / "plots/finetune/benchmark.png").stat().st_size > 0
+    assert json.loads((root / "dvclive/finetune/benchmark/metrics.json").read_text())["test"]["accuracy"] == \
+        report["accuracy"]
+    for name in ("last_layer", "whole_model", "scratch"):  # the other three from the library run
+        (root / f"metrics/finetune/{name}.json").write_text(json.dumps(transfer.report(outcomes[name])))
+    # in this process: a second TensorFlow start-up would double the test's time
+    summary_stage = runpy.run_path(str(ROOT / "stages/finetune_summary.py"))
+    plots = root / "plots/finetune"
+    args = argparse.Namespace(metrics_dir=str(root / "metrics/finetune"), plot=str(plots / "tradeoff.png"),
+                              bars=str(plots / "table6.png"))
+    table = summary_stage["main"](args, None)
+    assert set(table["experiments"]) == set(transfer.EXPERIMENTS) and table["time_saved"] is not None
+    assert table["experiments"]["benchmark"]["accuracy"] == report["accuracy"]
+    assert (plots / "tradeoff.png").is_file() and (plots / "table6.png").is_file()
