@@ -127,26 +127,62 @@ def test_embedded_default_runs_end_to_end(tmp_path):
     assert "Data and pipelines are up to date" in dvc(repo, "status", "--with-deps", "split@source", "split@target")
 
 
-def test_train_select_evaluate_and_plots(tmp_path):
-    """Table 1 on one architecture, through `dvc repro evaluate`, then `dvc plots show`."""
+TINY_GRIDS = {
+    "augmentation": {"rotation": [0, 10], "shear": [0], "zoom": [0], "horizontal_flip": [False]},
+    "initializer": {"initializer": ["glorot_uniform", "he_normal"]},
+    "optimizer": {"optimizer": ["adam", "sgd"]},
+    "lr_regularizer": {"learning_rate": [0.001], "regularizer": ["l1", "l2"]},
+    "lr_decay": {"learning_rate": [0.001], "decay": [0.98, 0.75]},
+}
 
-    def one_architecture(params, repo):
-        fixture_data(params, repo)
-        params["datasets"]["source"]["per_class"] = 4
-        params["crop"]["size"] = 32
-        params["train"].update(epochs=1, batch_size=4, architectures={"vgg16": {}})
 
+def one_architecture(params, repo):
+    """Fixture data, vgg16 only, tiny grids and budgets: the whole pipeline in a few minutes."""
+    fixture_data(params, repo)
+    params["datasets"]["source"]["per_class"] = 4
+    params["crop"]["size"] = 32
+    params["train"].update(epochs=1, batch_size=4, architectures={"vgg16": {}})
+    params["tune"] = {"trial": {"epochs": 1, "subset": 0, "patience": 0}, "grids": TINY_GRIDS}
+    params["final"]["epochs"] = 1
+    params["finetune"]["epochs"] = 1
+    params["label_issues"]["sheet"] = 4
+
+
+def test_whole_pipeline_report_and_plots(tmp_path):
+    """Table 1 on one architecture, the tuning chain, final, evaluate, transfer, report, then `dvc plots show`."""
     repo = project(tmp_path, one_architecture)
-    out = dvc(repo, "repro", "evaluate")
-    assert "Running stage 'train@vgg16'" in out and "Running stage 'evaluate'" in out
+    out = dvc(repo, "repro")
+    for stage in ("train@vgg16", "tune@augmentation", "tune@lr_decay", "final", "evaluate", "finetune@scratch",
+                  "bundle", "label_issues", "report"):
+        assert f"Running stage '{stage}'" in out
     table = json.loads((repo / "metrics/table1.json").read_text())
     assert table["best"] == "vgg16" and table["architectures"]["vgg16"]["paper_accuracy"] == 0.67
+    step = json.loads((repo / "metrics/tune/lr_regularizer.json").read_text())
+    assert [(t["learning_rate"], t["regularizer"]) for t in step["trials"]] == [(0.001, "l1"), (0.001, "l2")]
+    assert step["trials"][0]["paper_accuracy"] is None and step["chosen"]["regularizer"] in ("l1", "l2")
+    chosen = json.loads((repo / "data/tune/lr_decay.json").read_text())
+    assert json.loads((repo / "metrics/final.json").read_text())["hyper"] == chosen["hyper"]
     evaluation = json.loads((repo / "metrics/evaluate.json").read_text())
-    assert evaluation["n"] == 4 and 0 <= evaluation["accuracy"] <= 1 and "top3_accuracy" in evaluation
+    assert evaluation["model"] == "models/final.keras" and evaluation["n"] == 4
     predictions = (repo / "plots/evaluate/predictions.csv").read_text().splitlines()
     assert predictions[0] == "image,true,predicted,confidence" and len(predictions) == 5
-    assert (repo / "plots/evaluate/confusion.png").stat().st_size > 1000
-    assert "train@vgg16" not in dvc(repo, "status")
+    report = (repo / "metrics/report.md").read_text()
+    for title in ("Table 1", "Table 2", "Table 3 (left)", "Table 3 (right)", "Table 4 (left)", "Table 4 (right)",
+                  "Table 5", "Table 6", "final model"):
+        assert title in report
+    assert "Data and pipelines are up to date" in dvc(repo, "status")
     dvc(repo, "plots", "show", "-o", "html")
     page = (repo / "html/index.html").read_text()
-    assert "Confusion matrix" in page and "table1.png" in page and "Training loss" in page
+    assert "Confusion matrix" in page and "table1.png" in page and "Training loss" in page and "lr_decay.png" in page
+
+    # A later step's grid reruns that step (and what follows), never the earlier ones.
+    sh(repo, "git", "add", "-A")
+    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ran")
+    status = dvc(repo, "status", "--with-deps", "report")
+    assert "Data and pipelines are up to date" in status
+    rerun = dvc(repo, "exp", "run", "-S", "tune.grids.lr_regularizer.regularizer=[l2,l1_l2]")
+    assert "Running stage 'tune@lr_regularizer'" in rerun
+    for earlier in ("train@vgg16", "select", "tune@augmentation", "tune@initializer", "tune@optimizer"):
+        assert f"Running stage '{earlier}'" not in rerun
+    step = json.loads((repo / "metrics/tune/lr_regularizer.json").read_text())
+    assert [t["regularizer"] for t in step["trials"]] == ["l2", "l1_l2"]

@@ -148,3 +148,59 @@ def tradeoff_png(ours: Mapping[str, tuple[float, float]], paper: Mapping[str, tu
     axes[0].set_ylabel("accuracy")
     fig.suptitle(title)
     _save(fig, path)
+
+
+def trials_png(step: str, trials: Sequence[Mapping], path) -> None:
+    """A tuning step's trials as the paper tabulates them, ours beside the paper's accuracy.
+
+    One-key trials (Tables 2 and 3) are bar panels, one per key; two-key grids
+    (Table 4) are a heat map, cells reading "ours (paper)". A failed trial shows
+    as "failed" instead of a bar or number.
+    """
+    if trials and len(_trial_keys(trials[0])) == 2:
+        _grid_heatmap(step, trials, path)
+        return
+    keys = list(dict.fromkeys(_trial_keys(t)[0] for t in trials))
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys) + 1.0, 4.2), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        rows = [t for t in trials if _trial_keys(t) == [key]]
+        x = np.arange(len(rows))
+        ours = [t["val_accuracy"] if t["val_accuracy"] is not None else 0.0 for t in rows]
+        paper = [t["paper_accuracy"] if t["paper_accuracy"] is not None else np.nan for t in rows]
+        bars = ax.bar(x - 0.2, ours, 0.4, label="this run (val)", color="tab:blue")
+        ax.bar_label(bars, labels=["failed" if t["failed"] else f"{t['val_accuracy']:.2f}" for t in rows], fontsize=7)
+        ax.bar(x + 0.2, paper, 0.4, label="paper", color="tab:orange")
+        ax.set_xticks(x, labels=[str(t[key]) for t in rows], rotation=30 if len(rows) > 4 else 0)
+        ax.set_title(key)
+        ax.set_ylim(0, 1)
+    axes.flat[0].set_ylabel("accuracy")
+    axes.flat[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"tune@{step}")
+    _save(fig, path)
+
+
+def _trial_keys(trial: Mapping) -> list[str]:
+    fixed = {"val_accuracy", "paper_accuracy", "fit_seconds", "epochs", "failed"}
+    return [k for k in trial if k not in fixed]
+
+
+def _grid_heatmap(step: str, trials: Sequence[Mapping], path) -> None:
+    row_key, col_key = _trial_keys(trials[0])
+    rows = list(dict.fromkeys(t[row_key] for t in trials))
+    cols = list(dict.fromkeys(t[col_key] for t in trials))
+    values = np.full((len(rows), len(cols)), np.nan)
+    fig, ax = plt.subplots(figsize=(1.8 * len(cols) + 2.0, 1.1 * len(rows) + 1.6))
+    for t in trials:
+        i, j = rows.index(t[row_key]), cols.index(t[col_key])
+        if t["val_accuracy"] is not None:
+            values[i, j] = t["val_accuracy"]
+        ours = "failed" if t["failed"] else f"{t['val_accuracy']:.2f}"
+        paper = f"({t['paper_accuracy']:.2f})" if t["paper_accuracy"] is not None else ""
+        ax.text(j, i, f"{ours}\n{paper}", ha="center", va="center", fontsize=9)
+    ax.imshow(values, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(cols)), labels=[str(c) for c in cols])
+    ax.set_yticks(range(len(rows)), labels=[str(r) for r in rows])
+    ax.set_xlabel(col_key)
+    ax.set_ylabel(row_key)
+    ax.set_title(f"tune@{step}: val accuracy, this run (paper)")
+    _save(fig, path)

@@ -287,3 +287,29 @@ def _outcome(trial: Trial) -> str:
     if trial.failed:
         return f"failed ({trial.failed})"
     return f"val accuracy {trial.val_accuracy:.3f} ({trial.fit_seconds:.0f} s)"
+
+
+def grid_values(grid, choice: Choice) -> dict:
+    """The values `choice` has for the keys a grid varies (what a step chose)."""
+    merged = {**asdict(choice.hyper), **asdict(choice.augment)}
+    return {f.name: merged[f.name] for f in dataclasses.fields(grid)}
+
+
+def step_report(step: str, grid, start: Choice, result: StepResult, budget, train_images: int) -> dict:
+    """metrics/tune/<step>.json: every trial beside the paper's figure, and the choice."""
+    from . import paper
+
+    rows = [{**t.changes, "val_accuracy": t.val_accuracy, "paper_accuracy": paper.tuning_accuracy(step, t.changes),
+             "fit_seconds": t.fit_seconds, "epochs": t.epochs, "failed": t.failed} for t in result.trials]
+    scored = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]
+    return {
+        "step": step,
+        "architecture": start.architecture,
+        "started_from": grid_values(grid, start),
+        "chosen": grid_values(grid, result.chosen),
+        "best_val_accuracy": max(scored) if scored else None,
+        "trials_run": len(rows) - result.reused,
+        "trials_failed": sum(bool(r["failed"]) for r in rows),
+        "trial_budget": {**asdict(budget), "train_images": train_images},
+        "trials": rows,
+    }

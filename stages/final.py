@@ -1,0 +1,29 @@
+"""Stage `final`: train the tuned configuration (Table 5) on the whole source train split."""
+
+from pathlib import Path
+
+from fashioncat import stage, training, tuning
+
+
+def main(args, cfg):
+    choice = tuning.read_choice(args.choice)
+    splits = training.load_splits(args.split, cfg.train.image_size, names=("train", "val"))
+    model, result = training.train_model(
+        choice.architecture, splits, choice.hyper, choice.augment, image_size=cfg.train.image_size,
+        batch_size=cfg.train.batch_size, epochs=cfg.final.epochs, patience=cfg.final.patience, seed=cfg.seed,
+        checkpoints=Path(args.checkpoints), live_dir=Path(args.live))
+    val = training.scores(model, splits, names=("val",))["val"]
+    training.save_model(model, args.model)
+    return {**choice.as_dict(), **{f"val_{k}": v for k, v in val.items()}, "epochs": result.epochs,
+            "diverged": result.diverged, "fit_seconds": round(result.fit_seconds, 1),
+            "resumed_from_epoch": result.resumed_from}
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--choice", required=True, help="the last tuning step's chosen configuration (JSON)")
+    p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
+    p.add_argument("--model", required=True, help="where to write the final .keras model")
+    p.add_argument("--live", required=True, help="dvclive folder for the training curves")
+    p.add_argument("--checkpoints", required=True, help="resume folder (not a DVC output)")
+    stage.run(main, p)

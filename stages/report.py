@@ -1,0 +1,26 @@
+"""Stage `report`: metrics/report.md, the paper's Tables 1-6 beside this run's values."""
+
+from pathlib import Path
+
+from fashioncat import report, stage
+from fashioncat.errors import FashionError
+from fashioncat.io import write_text
+
+
+def main(args, cfg):
+    note = (f"Images are {cfg.train.image_size} px and {cfg.datasets['source'].per_class} per class"
+            f" (paper: 224 px, 5,000 per class); the final model trained {cfg.final.epochs} epochs"
+            f" and each transfer experiment {cfg.finetune.epochs}.")
+    try:
+        text = report.markdown(Path(args.metrics_dir), note)
+    except FileNotFoundError as exc:
+        raise FashionError(f"{exc.filename}: missing (run `dvc repro` first)") from None
+    write_text(args.out, text + "\n")
+    return {"report": args.out, "lines": text.count("\n") + 1}
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--metrics-dir", required=True, help="the pipeline's metrics folder")
+    p.add_argument("--out", required=True, help="the report (Markdown)")
+    stage.run(main, p)

@@ -1,0 +1,41 @@
+"""Stage `tune@<step>`: one step of the paper's sequential grid search (Tables 2-4).
+
+Starts from the previous step's choice (`--start`), tries every configuration of
+the step's grid in params.yaml on the source train split (or its `tune.trial.subset`),
+and writes the best by validation accuracy to `--choice` for the next step.
+"""
+
+import shutil
+from pathlib import Path
+
+from fashioncat import plots, stage, training, tuning
+
+
+def main(args, cfg):
+    start = tuning.read_choice(args.start)
+    trial = cfg.tune.trial
+    splits = training.load_splits(args.split, cfg.train.image_size, names=("train", "val"))
+    data = tuning.trial_data(splits, trial.subset, cfg.seed)
+    runner = tuning.TrialRunner(start.architecture, data, image_size=cfg.train.image_size,
+                                batch_size=cfg.train.batch_size, seed=cfg.seed)
+    key = training.fingerprint(trial, cfg.train.image_size, cfg.train.batch_size, cfg.seed, splits.paths)
+    checkpoints = Path(args.checkpoints)
+    memo = tuning.Memo(checkpoints / "trials.json", key)
+    grid = getattr(cfg.tune.grids, args.step)
+    result = tuning.run_step(args.step, grid, start, runner, memo, epochs=trial.epochs, patience=trial.patience)
+    report = tuning.step_report(args.step, grid, start, result, trial, len(data.train_labels))
+    plots.trials_png(args.step, report["trials"], args.plot)
+    tuning.write_choice(args.choice, result.chosen)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return report
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--step", required=True, choices=tuning.STEPS)
+    p.add_argument("--start", required=True, help="the configuration this step starts from (JSON)")
+    p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
+    p.add_argument("--choice", required=True, help="where the chosen configuration goes (JSON)")
+    p.add_argument("--plot", required=True, help="the step's trials side by side (PNG)")
+    p.add_argument("--checkpoints", required=True, help="finished trials of an interrupted run (not a DVC output)")
+    stage.run(main, p)

@@ -1,0 +1,137 @@
+"""The sequential grid search: trial reuse is exact, failures are recorded, each step keeps its best."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import pytest
+
+import fixtures
+from fashioncat import config, paper, training, tuning
+from fashioncat.config import Hyper
+from fashioncat.inputs import Augment
+
+START = tuning.Choice("vgg16", Hyper(initializer="glorot_uniform", optimizer="adam", learning_rate=0.001, decay=0.9,
+                                     regularizer="l1", l1=1e-5, l2=1e-4), Augment())
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tune")
+    fixtures.split_folder(root, per_split=(24, 8, 8))
+    here = os.getcwd()
+    os.chdir(root)  # manifests name images relative to the repository root
+    try:
+        splits = training.load_splits("data/split/source", 32, names=("train", "val"))
+    finally:
+        os.chdir(here)
+    return tuning.trial_data(splits, 0, 7)
+
+
+def runner(data):
+    return tuning.TrialRunner("vgg16", data, image_size=32, batch_size=8, seed=7)
+
+
+def test_rounds_follow_the_paper():
+    grids = config.load().tune.grids
+    augmentation = tuning.rounds("augmentation", grids.augmentation)
+    assert [list(r[0]) for r in augmentation] == [["rotation"], ["shear"], ["zoom"], ["horizontal_flip"]]
+    assert [len(r) for r in augmentation] == [4, 4, 4, 2]
+    (pairs,) = tuning.rounds("lr_regularizer", grids.lr_regularizer)
+    assert len(pairs) == 9 and pairs[0] == {"learning_rate": 0.01, "regularizer": "l1"}
+    assert all(paper.tuning_accuracy(step, c) is not None
+               for step in tuning.STEPS for r in tuning.rounds(step, getattr(grids, step)) for c in r)
+
+
+def test_a_reused_model_trains_exactly_as_a_fresh_one(data):
+    """Weights, optimizer slots, learning rate and penalty are all reset between trials."""
+    shared = runner(data)
+    other = START.with_changes({"regularizer": "l2", "learning_rate": 0.01, "rotation": 10.0})
+    first = shared.run(START, {}, epochs=2, patience=0)
+    shared.run(other, {}, epochs=2, patience=0)
+    again = shared.run(START, {}, epochs=2, patience=0)
+    fresh = runner(data).run(START, {}, epochs=2, patience=0)
+    assert first.train_loss == again.train_loss == fresh.train_loss
+    assert first.val_accuracy == again.val_accuracy == fresh.val_accuracy
+    assert len(first.train_loss) == 2 and not first.failed
+
+
+def test_the_penalty_is_the_configured_one(data):
+    """The tuned penalty equals what keras' own L1/L2 regularizers give for the same weights."""
+    shared = runner(data)
+    shared.run(START, {}, epochs=1, patience=0)
+    model = shared._model
+    kernels = [layer.kernel for layer in model._flatten_layers() if hasattr(layer, "kernel_regularizer")
+               and hasattr(layer, "kernel")]
+    for choice in ("l1", "l2", "l1_l2", "none"):
+        hyper = dataclasses.replace(START.hyper, regularizer=choice)
+        shared.strengths.set(hyper)
+        expected = sum(float(np.abs(k.numpy()).sum()) * (hyper.l1 if "l1" in choice else 0)
+                       + float(np.square(k.numpy()).sum()) * (hyper.l2 if "l2" in choice else 0) for k in kernels)
+        assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_diverging_trial_is_recorded_as_failed(data):
+    boom = START.with_changes({"optimizer": "sgd", "learning_rate": 1e6, "regularizer": "none"})
+    trial = runner(data).run(boom, {"learning_rate": 1e6}, epochs=2, patience=0)
+    assert trial.failed and trial.val_accuracy is None
+    assert not tuning.better(trial, None)
+
+
+class ScoredRunner:
+    """Stands in for training: a fixed score per configuration, to check what the search keeps."""
+
+    def __init__(self, scores):
+        self.scores, self.calls = scores, []
+
+    def run(self, choice, changes, *, epochs, patience):
+        self.calls.append(changes)
+        key = (choice.augment.rotation, choice.augment.shear)
+        return tuning.Trial(changes, self.scores.get(key, 0.1), 1.0, epochs)
+
+
+def test_augmentation_sweeps_each_knob_from_the_best_so_far(tmp_path):
+    grid = config.AugmentGrid(rotation=[0, 10, 30], shear=[0, 0.2], zoom=[0], horizontal_flip=[False])
+    scores = {(0, 0): 0.5, (10, 0): 0.6, (30, 0): 0.4, (10, 0.2): 0.7, (0, 0.2): 0.9}
+    fake = ScoredRunner(scores)
+    memo = tuning.Memo(tmp_path / "trials.json", "key")
+    result = tuning.run_step("augmentation", grid, START, fake, memo, epochs=1, patience=0, log=lambda _: None)
+    assert result.chosen.augment.rotation == 10 and result.chosen.augment.shear == 0.2  # (0, 0.2) never tried
+    assert len(result.trials) == 7 and result.reused == 3 and len(fake.calls) == 4
+
+
+def test_an_interrupted_step_resumes_its_finished_trials(tmp_path):
+    grid = config.InitializerGrid(initializer=["he_normal", "zeros"])
+    memo = tuning.Memo(tmp_path / "trials.json", "key")
+    tuning.run_step("initializer", grid, START, ScoredRunner({}), memo, epochs=1, patience=0, log=lambda _: None)
+    again = ScoredRunner({})
+    tuning.run_step("initializer", grid, START, again, tuning.Memo(tmp_path / "trials.json", "key"), epochs=1,
+                    patience=0, log=lambda _: None)
+    assert again.calls == []
+    other = ScoredRunner({})
+    tuning.run_step("initializer", grid, START, other, tuning.Memo(tmp_path / "trials.json", "changed"), epochs=1,
+                    patience=0, log=lambda _: None)
+    assert len(other.calls) == 2
+
+
+def test_ties_keep_the_first_configuration_and_failures_never_win():
+    a = tuning.Trial({"x": 1}, 0.5, 1.0, 1)
+    assert tuning.better(a, None)
+    assert not tuning.better(tuning.Trial({"x": 2}, 0.5, 1.0, 1), a)
+    assert not tuning.better(tuning.Trial({"x": 3}, 0.9, 1.0, 1, failed="diverged"), a)
+
+
+def test_stratified_subset_is_balanced_and_seeded():
+    labels = np.repeat(np.arange(4), 25)
+    picked = tuning.stratified_subset(labels, 40, seed=3)
+    assert np.bincount(labels[picked]).tolist() == [10, 10, 10, 10]
+    assert np.array_equal(picked, tuning.stratified_subset(labels, 40, seed=3))
+    assert len(tuning.stratified_subset(labels, 0, seed=3)) == 100
+
+
+def test_choice_files_round_trip(tmp_path):
+    chosen = START.with_changes({"optimizer": "adadelta", "zoom": 0.05})
+    tuning.write_choice(tmp_path / "c.json", chosen)
+    assert tuning.read_choice(tmp_path / "c.json") == chosen
