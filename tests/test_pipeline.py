@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,20 +12,9 @@ import pytest
 import yaml
 
 import fixtures
+from dvcrepo import ENV, commit, dvc, sh
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-       "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-def sh(cwd: Path, *args: str) -> str:
-    done = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True)
-    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
-
-
-def dvc(cwd: Path, *args: str) -> str:
-    return sh(cwd, sys.executable, "-m", "dvc", *args)
 
 
 def project(tmp_path: Path, edit) -> Path:
@@ -43,8 +31,7 @@ def project(tmp_path: Path, edit) -> Path:
     sh(repo, "git", "init", "-q")
     dvc(repo, "init", "-q")
     dvc(repo, "config", "core.analytics", "false")
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    commit(repo, "init")
     return repo
 
 
@@ -177,8 +164,7 @@ def test_whole_pipeline_report_and_plots(tmp_path):
 
     # A later step's grid reruns that step, never the earlier ones (the later ones follow
     # when its choice changes; targeting the step keeps the test short).
-    sh(repo, "git", "add", "-A")
-    sh(repo, "git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "ran")
+    commit(repo, "ran")
     before = (repo / "data/tune/lr_regularizer.json").read_text()
     status = dvc(repo, "status", "--with-deps", "report")
     assert "Data and pipelines are up to date" in status
