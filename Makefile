@@ -39,8 +39,8 @@ venv: $(STAMP)
 # plots changed against BASE) as Markdown; `@` keeps make's echo out of a redirected stdout.
 BASE ?= main
 report: $(STAMP)
-	@python -m fashioncat.prreport --base $(BASE) $(if $(OUT),--out $(OUT))
+	@python -m fashioncat.reporting.pr_comment --base $(BASE) $(if $(OUT),--out $(OUT))
 
 # `make exps`: `dvc exp show` with only the columns worth comparing (see README, "Experiments").
 exps: $(STAMP)
-	@python -m fashioncat.experiments --md
+	@python -m fashioncat.reporting.exp_table --md

@@ -27,7 +27,9 @@ import keras
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fixtures  # noqa: E402
-from fashioncat import annotation, bundle  # noqa: E402
+
+from fashioncat.annotate import bundle  # noqa: E402
+from fashioncat.annotate import cli as annotation  # noqa: E402
 
 CLASSES = [f"class_{i}" for i in range(10)]
 
@@ -41,8 +43,15 @@ def stand_in_bundle(folder: Path) -> Path:
     outputs = keras.layers.Dense(len(CLASSES), activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
     keras.Model(inputs, outputs, name="stand_in_cnn").save(folder / "stand_in.keras")
     (folder / "classes.json").write_text(json.dumps(CLASSES))
-    bundle.write(folder / "stand_in.keras", folder / "classes.json", folder / "annotator", image_size=32,
-                 margin=0.05, crop_size=64, fit="stretch")
+    bundle.write(
+        folder / "stand_in.keras",
+        folder / "classes.json",
+        folder / "annotator",
+        image_size=32,
+        margin=0.05,
+        crop_size=64,
+        fit="stretch",
+    )
     return folder / "annotator"
 
 
@@ -57,7 +66,7 @@ def make_images(folder: Path, count: int) -> list[Path]:
 
 
 def throughput(model, settings, items, out: Path, batch_size: int) -> float:
-    annotation.annotate(items[:batch_size * 2], model, settings, out, batch_size=batch_size, progress=False)  # warm-up
+    annotation.annotate(items[: batch_size * 2], model, settings, out, batch_size=batch_size, progress=False)  # warm-up
     started = time.perf_counter()
     annotation.annotate(items, model, settings, out, batch_size=batch_size, progress=False)
     return len(items) / (time.perf_counter() - started)
@@ -65,9 +74,11 @@ def throughput(model, settings, items, out: Path, batch_size: int) -> float:
 
 def peak_memory(model_dir: Path, listing: Path, out: Path) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of the annotate command in a fresh process, TensorFlow import included."""
-    code = ("import resource, sys; from fashioncat.__main__ import main; "
-            f"rc = main(['annotate', {str(listing)!r}, '--out', {str(out)!r}, '--model', {str(model_dir)!r}]); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)")
+    code = (
+        "import resource, sys; from fashioncat.__main__ import main; "
+        f"rc = main(['annotate', {str(listing)!r}, '--out', {str(out)!r}, '--model', {str(model_dir)!r}]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(rc)"
+    )
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(done.stdout.split()[-1]) / 1024, time.perf_counter() - started
@@ -84,20 +95,24 @@ def main() -> None:
         model_dir = Path(args.model) if Path(args.model).is_dir() else stand_in_bundle(root)
         paths = make_images(root / "photos", args.images)
         model, settings = bundle.load(model_dir)
-        items = [annotation.Item(str(p), p) for p in paths[:args.timed]]
+        items = [annotation.Item(str(p), p) for p in paths[: args.timed]]
         rates = {bs: throughput(model, settings, items, root / "rate.csv", bs) for bs in (1, 64)}
         memory = {}
         for count in sorted({64, min(1_000, args.images), args.images}):
             listing = root / f"first_{count}.txt"
             listing.write_text("\n".join(str(p) for p in paths[:count]) + "\n")
             memory[count] = peak_memory(model_dir, listing, root / f"mem_{count}.csv")
-    print(f"annotate benchmark: model {model_dir} ({model.name}, {model.count_params():,} parameters), "
-          f"JPEG 200x150 -> crop {settings.crop_size} -> {settings.image_size} px")
+    print(
+        f"annotate benchmark: model {model_dir} ({model.name}, {model.count_params():,} parameters), "
+        f"JPEG 200x150 -> crop {settings.crop_size} -> {settings.image_size} px"
+    )
     for bs, rate in rates.items():
         print(f"  batch size {bs:>2}: {rate:7.1f} images/s  ({len(items)} images, files -> CSV, after warm-up)")
     for count, (mb, seconds) in memory.items():
-        print(f"  command on {count:>6,} images: peak RSS {mb:6.0f} MB, {seconds:6.1f} s wall "
-              f"({count / seconds:6.1f} images/s incl. TensorFlow start and model load)")
+        print(
+            f"  command on {count:>6,} images: peak RSS {mb:6.0f} MB, {seconds:6.1f} s wall "
+            f"({count / seconds:6.1f} images/s incl. TensorFlow start and model load)"
+        )
 
 
 if __name__ == "__main__":

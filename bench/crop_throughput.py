@@ -19,8 +19,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fixtures  # noqa: E402
-from fashioncat.crop import crop_all, usable_cores  # noqa: E402
-from fashioncat.records import Record  # noqa: E402
+
+from fashioncat.data.crop import crop_all  # noqa: E402
+from fashioncat.data.records import Record  # noqa: E402
+from fashioncat.io import usable_cores  # noqa: E402
 
 
 def make_images(folder: Path, count: int) -> list[Record]:
@@ -37,7 +39,9 @@ def plain_loop(records: list[Record], root: Path, out: Path, size: int) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for i, record in enumerate(records):
         with Image.open(root / record.image) as img:
-            img.convert("RGB").crop(record.box).resize((size, size), Image.BICUBIC).save(out / f"{i}.png", compress_level=1)
+            img.convert("RGB").crop(record.box).resize((size, size), Image.BICUBIC).save(
+                out / f"{i}.png", compress_level=1
+            )
 
 
 def timed(fn) -> float:
@@ -58,9 +62,18 @@ def main() -> None:
         baseline = n / timed(lambda: plain_loop(records, root, root / "plain", args.size))
         ours = {}
         for workers in (1, 2):
-            ours[workers] = n / timed(lambda: crop_all(records, root, root / f"ours{workers}", margin=0.0,
-                                                       size=args.size, fit="stretch", workers=workers,
-                                                       image_prefix="bench"))
+            ours[workers] = n / timed(
+                lambda w=workers: crop_all(
+                    records,
+                    root,
+                    root / f"ours{w}",
+                    margin=0.0,
+                    size=args.size,
+                    fit="stretch",
+                    workers=w,
+                    image_prefix="bench",
+                )
+            )
     print(f"crop benchmark: {n} JPEGs 300x400 -> {args.size}x{args.size} PNG, {usable_cores()} cores available")
     print(f"  plain PIL loop, 1 process : {baseline:7.1f} images/s")
     for workers, rate in ours.items():

@@ -22,10 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fixtures  # noqa: E402
-from fashioncat.inputs import Augment, dataset, decode_all, load_split  # noqa: E402
+
+from fashioncat.config import Augment
+from fashioncat.model.inputs import dataset, decode_all, load_split  # noqa: E402
 
 CLASSES = ["dress", "skirt", "top", "trousers"]
 PAPER = Augment(rotation=10, shear=0.2, zoom=0.05, horizontal_flip=True)
@@ -51,8 +52,9 @@ def keras_epochs(root: Path, size: int, batch: int) -> tuple[float, float, int]:
 
     start = time.perf_counter()
     generator = ImageDataGenerator(rotation_range=10, shear_range=0.2, zoom_range=0.05, horizontal_flip=True)
-    flow = generator.flow_from_directory(str(root), target_size=(size, size), batch_size=batch,
-                                         class_mode="categorical", shuffle=True, seed=0)
+    flow = generator.flow_from_directory(
+        str(root), target_size=(size, size), batch_size=batch, class_mode="categorical", shuffle=True, seed=0
+    )
     times = []
     for _ in range(2):
         for i in range(len(flow)):
@@ -95,12 +97,15 @@ def main() -> None:
         n = args.images
         keras_rate, ours_rate = n / k1, n / (decode + o1)
         print(f"size {size}, {n} PNGs, batch {args.batch}, paper augmentation")
-        print(f"  ImageDataGenerator.flow_from_directory: epoch 1 {k1:6.2f} s = {keras_rate:7.0f} img/s;"
-              f" epoch 2 {n / k2:7.0f} img/s")
-        print(f"  ours: decode_all {decode:6.2f} s + epoch 1 {o1:6.2f} s = {ours_rate:7.0f} img/s;"
-              f" epoch 2 alone {n / o2:7.0f} img/s")
-        print(f"  speed-up: first epoch end to end {ours_rate / keras_rate:.1f}x,"
-              f" later epochs {k2 / o2:.1f}x")
+        print(
+            f"  ImageDataGenerator.flow_from_directory: epoch 1 {k1:6.2f} s = {keras_rate:7.0f} img/s;"
+            f" epoch 2 {n / k2:7.0f} img/s"
+        )
+        print(
+            f"  ours: decode_all {decode:6.2f} s + epoch 1 {o1:6.2f} s = {ours_rate:7.0f} img/s;"
+            f" epoch 2 alone {n / o2:7.0f} img/s"
+        )
+        print(f"  speed-up: first epoch end to end {ours_rate / keras_rate:.1f}x, later epochs {k2 / o2:.1f}x")
 
 
 if __name__ == "__main__":

@@ -23,12 +23,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import fixtures  # noqa: E402
-from fashioncat import inputs, models, training  # noqa: E402
-from fashioncat.config import Hyper  # noqa: E402
 
-TABLE1 = Hyper(initializer="glorot_uniform", optimizer="adam", learning_rate=0.01, decay=0.9, regularizer="l1",
-               l1=1e-5, l2=1e-4)
-PAPER_AUGMENT = inputs.Augment(rotation=10, shear=0.2, zoom=0.05, horizontal_flip=True)
+from fashioncat.config import (
+    Augment,
+    Hyper,  # noqa: E402
+)
+from fashioncat.model import inputs, models, training  # noqa: E402
+
+TABLE1 = Hyper(
+    initializer="glorot_uniform", optimizer="adam", learning_rate=0.01, decay=0.9, regularizer="l1", l1=1e-5, l2=1e-4
+)
+PAPER_AUGMENT = Augment(rotation=10, shear=0.2, zoom=0.05, horizontal_flip=True)
 
 
 def fresh_model(arch: str, classes: int, size: int):
@@ -70,19 +75,23 @@ def main() -> None:
         images = inputs.decode_all(list(paths), args.size)
     n = len(images)
     augment = PAPER_AUGMENT if args.augment else None
-    ours_ds = inputs.dataset(images, labels, num_classes=len(classes), batch_size=32, augment=augment, shuffle=True,
-                             seed=1)
+    ours_ds = inputs.dataset(
+        images, labels, num_classes=len(classes), batch_size=32, augment=augment, shuffle=True, seed=1
+    )
     x = images.astype("float32")
     y = np.eye(len(classes), dtype="float32")[labels]
     # One model for both sides: separately built models of the same architecture ran at
     # different speeds here (about 50 or 84 images/s, apparently by oneDNN's kernel choice).
     model = fresh_model(args.arch, len(classes), args.size)
-    rates = median_rates(n, {"base": (model, (x, y), {"batch_size": 32}),
-                             "ours": (model, (ours_ds,), {"shuffle": False})}, args.repeats)
+    rates = median_rates(
+        n, {"base": (model, (x, y), {"batch_size": 32}), "ours": (model, (ours_ds,), {"shuffle": False})}, args.repeats
+    )
     base, ours = rates["base"], rates["ours"]
     label = "with the paper's augmentation" if args.augment else "no augmentation (Table 1)"
-    print(f"training epoch, {args.arch} at {args.size}x{args.size}, {n} images, batch 32, {label}, "
-          f"median of {args.repeats} alternating epochs")
+    print(
+        f"training epoch, {args.arch} at {args.size}x{args.size}, {n} images, batch 32, {label}, "
+        f"median of {args.repeats} alternating epochs"
+    )
     print(f"  model.fit on in-memory tensors : {base:6.1f} images/s")
     print(f"  our train pipeline             : {ours:6.1f} images/s")
     print(f"  overhead                       : {100 * (base - ours) / base:+5.1f}%")

@@ -2,17 +2,24 @@
 
 from pathlib import Path
 
-from fashioncat import manifest, stage
+from fashioncat import stage
+from fashioncat.data import manifest
+from fashioncat.data.records import tally
 from fashioncat.io import atomic_dir, read_csv, read_json, write_csv, write_json
-from fashioncat.records import tally
 
 
 def main(args, cfg):
     dataset = cfg.dataset(args.dataset)
     cropped = Path(args.cropped)
     rows, classes = read_csv(cropped / "records.csv"), read_json(cropped / "classes.json")
-    chosen = manifest.balanced(rows, classes, dataset.per_class, cfg.seed, cfg.balance.allow_smaller,
-                               where=f"datasets.{args.dataset}.per_class")
+    chosen = manifest.balanced(
+        rows,
+        classes,
+        dataset.per_class,
+        cfg.seed,
+        cfg.balance.allow_smaller,
+        where=f"datasets.{args.dataset}.per_class",
+    )
     with atomic_dir(args.out) as tmp:
         write_csv(tmp / "manifest.csv", chosen, manifest.FIELDS)
         write_json(tmp / "classes.json", classes)

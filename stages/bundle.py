@@ -2,15 +2,28 @@
 
 from pathlib import Path
 
-from fashioncat import bundle, stage
+from fashioncat import stage
+from fashioncat.annotate import bundle
 
 
 def main(args, cfg):
-    settings = bundle.write(args.model, args.classes, args.out, image_size=cfg.train.image_size,
-                            margin=cfg.crop.margin, crop_size=cfg.crop.size, fit=cfg.crop.fit)
+    settings = bundle.write(
+        args.model,
+        args.classes,
+        args.out,
+        image_size=cfg.train.image_size,
+        margin=cfg.crop.margin,
+        crop_size=cfg.crop.size,
+        fit=cfg.crop.fit,
+    )
     size = (Path(args.out) / bundle.MODEL_FILE).stat().st_size
-    return {"bundle": args.out, "classes": len(settings.classes), "image_size": settings.image_size,
-            "model_mb": round(size / 1e6, 1), "source_sha256": settings.source["sha256"]}
+    return {
+        "bundle": args.out,
+        "classes": len(settings.classes),
+        "image_size": settings.image_size,
+        "model_mb": round(size / 1e6, 1),
+        "source_sha256": settings.source["sha256"],
+    }
 
 
 if __name__ == "__main__":

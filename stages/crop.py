@@ -2,10 +2,11 @@
 
 from pathlib import Path
 
-from fashioncat import crop, datasets, manifest, stage
-from fashioncat.classmap import load_classmap
+from fashioncat import stage
+from fashioncat.data import crop, datasets, manifest
+from fashioncat.data.classmap import load_classmap
+from fashioncat.data.records import DROP_FIELDS, drop_rows, tally
 from fashioncat.io import atomic_dir, write_csv, write_json
-from fashioncat.records import DROP_FIELDS, drop_rows, tally
 
 
 def main(args, cfg):
@@ -14,8 +15,16 @@ def main(args, cfg):
     raw, out = Path(args.raw), Path(args.out)
     parsed = datasets.read(dataset.format, raw, classmap)
     with atomic_dir(out) as tmp:
-        rows, lost = crop.crop_all(parsed.records, raw, tmp / "images", margin=cfg.crop.margin, size=cfg.crop.size,
-                                   fit=cfg.crop.fit, workers=cfg.crop.workers, image_prefix=f"{args.out}/images")
+        rows, lost = crop.crop_all(
+            parsed.records,
+            raw,
+            tmp / "images",
+            margin=cfg.crop.margin,
+            size=cfg.crop.size,
+            fit=cfg.crop.fit,
+            workers=cfg.crop.workers,
+            image_prefix=f"{args.out}/images",
+        )
         drops = parsed.drops + lost
         write_csv(tmp / "records.csv", rows, manifest.FIELDS)
         write_csv(tmp / "dropped.csv", drop_rows(drops), DROP_FIELDS)

@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from fashioncat import download, stage
-from fashioncat.classmap import load_classmap
+from fashioncat import stage
+from fashioncat.data import download
+from fashioncat.data.classmap import load_classmap
 
 
 def main(args, cfg):

@@ -1,19 +1,27 @@
 """Stage `evaluate`: the chosen model on the source test split: metrics, per-class report, confusion, predictions."""
 
-from fashioncat import evaluation, plots, stage, training
+from fashioncat import stage
 from fashioncat.io import write_csv, write_json
+from fashioncat.model import evaluation, training
+from fashioncat.model.checkpoints import load_model
+from fashioncat.model.splits import load_splits
+from fashioncat.reporting import plots
 
 
 def main(args, cfg):
-    model = training.load_model(args.model)
-    splits = training.load_splits(args.split, model.input_shape[1], names=("test",))
+    model = load_model(args.model)
+    splits = load_splits(args.split, model.input_shape[1], names=("test",))
     probs = training.probabilities(model, splits.images["test"])
     y_true, classes = splits.labels["test"], splits.classes
     y_pred = evaluation.predicted(probs)
     write_json(args.per_class, evaluation.per_class(y_true, probs, classes))
     write_csv(args.confusion, evaluation.confusion_rows(y_true, y_pred, classes), ("actual", "predicted"))
-    plots.confusion_png(evaluation.confusion(y_true, y_pred, classes), classes, args.confusion_png,
-                        f"{args.model}: test split confusion matrix")
+    plots.confusion_png(
+        evaluation.confusion(y_true, y_pred, classes),
+        classes,
+        args.confusion_png,
+        f"{args.model}: test split confusion matrix",
+    )
     rows = evaluation.prediction_rows(splits.paths["test"], y_true, probs, classes)
     write_csv(args.predictions, rows, ("image", "true", "predicted", "confidence"))
     return {"model": args.model, **evaluation.summary(y_true, probs, classes)}

@@ -2,21 +2,39 @@
 
 from pathlib import Path
 
-from fashioncat import stage, training, tuning
+from fashioncat import stage
+from fashioncat.contracts import read_choice
+from fashioncat.model import training
+from fashioncat.model.checkpoints import save_model
+from fashioncat.model.splits import load_splits
 
 
 def main(args, cfg):
-    choice = tuning.read_choice(args.choice)
-    splits = training.load_splits(args.split, cfg.train.image_size, names=("train", "val"))
+    choice = read_choice(args.choice)
+    splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
     model, result = training.train_model(
-        choice.architecture, splits, choice.hyper, choice.augment, image_size=cfg.train.image_size,
-        batch_size=cfg.train.batch_size, epochs=cfg.final.epochs, patience=cfg.final.patience, seed=cfg.seed,
-        checkpoints=Path(args.checkpoints), live_dir=Path(args.live))
+        choice.architecture,
+        splits,
+        choice.hyper,
+        choice.augment,
+        image_size=cfg.train.image_size,
+        batch_size=cfg.train.batch_size,
+        epochs=cfg.final.epochs,
+        patience=cfg.final.patience,
+        seed=cfg.seed,
+        checkpoints=Path(args.checkpoints),
+        live_dir=Path(args.live),
+    )
     val = training.scores(model, splits, names=("val",))["val"]
-    training.save_model(model, args.model)
-    return {**choice.as_dict(), **{f"val_{k}": v for k, v in val.items()}, "epochs": result.epochs,
-            "diverged": result.diverged, "fit_seconds": round(result.fit_seconds, 1),
-            "resumed_from_epoch": result.resumed_from}
+    save_model(model, args.model)
+    return {
+        **choice.as_dict(),
+        **{f"val_{k}": v for k, v in val.items()},
+        "epochs": result.epochs,
+        "diverged": result.diverged,
+        "fit_seconds": round(result.fit_seconds, 1),
+        "resumed_from_epoch": result.resumed_from,
+    }
 
 
 if __name__ == "__main__":

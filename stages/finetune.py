@@ -1,28 +1,43 @@
 """Stage `finetune@<experiment>`: the tuned source model on the target dataset, one Table 6 experiment.
 
 benchmark (as is), last_layer (only the classifier trained), whole_model (all layers, from the
-tuned weights) or scratch (the tuned configuration from random weights); see fashioncat.transfer.
+tuned weights) or scratch (the tuned configuration from random weights); see fashioncat.model.transfer.
 """
 
 import shutil
 from pathlib import Path
 
-from fashioncat import evaluation, plots, stage, training, transfer, tuning
+from fashioncat import stage
+from fashioncat.contracts import EXPERIMENTS, TABLE6_METRICS, read_choice
 from fashioncat.errors import FashionError
 from fashioncat.io import atomic_path, read_json
+from fashioncat.model import evaluation, transfer
+from fashioncat.model.checkpoints import load_model, save_model
+from fashioncat.model.splits import load_splits
+from fashioncat.reporting import plots
 
 
 def main(args, cfg):
     _check(args)
-    source = training.load_model(args.model)  # scratch too: its image size is the tuned model's
-    choice = tuning.read_choice(args.choice)
-    target = training.load_splits(args.split, source.input_shape[1])
-    setup = transfer.Setup(choice, cfg.finetune, cfg.train.batch_size, cfg.seed, Path(args.checkpoints),
-                           Path(args.live) if args.live and args.experiment != "benchmark" else None)
+    source = load_model(args.model)  # scratch too: its image size is the tuned model's
+    choice = read_choice(args.choice)
+    target = load_splits(args.split, source.input_shape[1])
+    setup = transfer.Setup(
+        choice,
+        cfg.finetune,
+        cfg.train.batch_size,
+        cfg.seed,
+        Path(args.checkpoints),
+        Path(args.live) if args.live and args.experiment != "benchmark" else None,
+    )
     outcome = transfer.run_experiment(args.experiment, source, read_json(args.source_classes), target, setup)
     y_true = target.labels["test"]
-    plots.confusion_png(evaluation.confusion(y_true, evaluation.predicted(outcome["probabilities"]), target.classes),
-                        target.classes, args.confusion_png, f"Table 6, {args.experiment}: target test split")
+    plots.confusion_png(
+        evaluation.confusion(y_true, evaluation.predicted(outcome["probabilities"]), target.classes),
+        target.classes,
+        args.confusion_png,
+        f"Table 6, {args.experiment}: target test split",
+    )
     _write_model(args, outcome["model"])
     if args.live and args.experiment == "benchmark":
         _benchmark_live(args.live, outcome)
@@ -38,7 +53,7 @@ def _write_model(args, model) -> None:
         with atomic_path(args.out_model) as tmp:
             shutil.copyfile(args.model, tmp)
     else:
-        training.save_model(model, args.out_model)
+        save_model(model, args.out_model)
 
 
 def _benchmark_live(folder: str, outcome: dict) -> None:
@@ -47,7 +62,7 @@ def _benchmark_live(folder: str, outcome: dict) -> None:
 
     shutil.rmtree(folder, ignore_errors=True)
     live = Live(folder, dvcyaml=None, save_dvc_exp=False, report=None)
-    for key in transfer.METRICS:
+    for key in TABLE6_METRICS:
         live.log_metric(f"test/{key}", outcome[key], plot=False)
     live.end()
 
@@ -63,7 +78,7 @@ def _check(args) -> None:
 
 if __name__ == "__main__":
     p = stage.parser(__doc__)
-    p.add_argument("--experiment", required=True, choices=transfer.EXPERIMENTS)
+    p.add_argument("--experiment", required=True, choices=EXPERIMENTS)
     p.add_argument("--model", required=True, help="the tuned source model (.keras)")
     p.add_argument("--choice", required=True, help="the tuned configuration (tune stage's last choice JSON)")
     p.add_argument("--split", required=True, help="the target dataset's split folder")

@@ -2,23 +2,33 @@
 
 from pathlib import Path
 
-from fashioncat import paper, plots, stage, transfer
+from fashioncat import stage
+from fashioncat.contracts import EXPERIMENTS
 from fashioncat.errors import FashionError
 from fashioncat.io import read_json
+from fashioncat.reporting import paper, plots
+from fashioncat.reporting.finetune_summary import summary
 
 
 def main(args, cfg):
-    results = {name: _read(Path(args.metrics_dir) / f"{name}.json") for name in transfer.EXPERIMENTS}
-    table = transfer.summary(results)
-    ours = {name: (results[name]["fit_seconds"] / 60, results[name]["accuracy"]) for name in transfer.EXPERIMENTS}
+    results = {name: _read(Path(args.metrics_dir) / f"{name}.json") for name in EXPERIMENTS}
+    table = summary(results)
+    ours = {name: (results[name]["fit_seconds"] / 60, results[name]["accuracy"]) for name in EXPERIMENTS}
     # the paper gives no time for last_layer; its benchmark trains for 0 h, as ours for 0 s
-    theirs = {name: (0.0 if name == "benchmark" else row["train_hours"], row["accuracy"])
-              for name, row in paper.TABLE6.items() if name == "benchmark" or row["train_hours"] is not None}
+    theirs = {
+        name: (0.0 if name == "benchmark" else row["train_hours"], row["accuracy"])
+        for name, row in paper.TABLE6.items()
+        if name == "benchmark" or row["train_hours"] is not None
+    }
     saved = f"time saved by fine-tuning: {_share(table['time_saved'])}; paper {paper.TABLE6_TIME_SAVED:.0%}"
     plots.tradeoff_png(ours, theirs, args.plot, f"Table 6: accuracy against training time ({saved})")
-    plots.bar_png({name: results[name]["accuracy"] for name in transfer.EXPERIMENTS}, args.bars,
-                  "Table 6: target test accuracy", "accuracy",
-                  reference={name: paper.TABLE6[name]["accuracy"] for name in transfer.EXPERIMENTS})
+    plots.bar_png(
+        {name: results[name]["accuracy"] for name in EXPERIMENTS},
+        args.bars,
+        "Table 6: target test accuracy",
+        "accuracy",
+        reference={name: paper.TABLE6[name]["accuracy"] for name in EXPERIMENTS},
+    )
     return table
 
 

@@ -1,11 +1,13 @@
 """Stage `label_issues`: likely mislabelled source test images (cleanlab), as a ranked CSV and a contact sheet."""
 
-from fashioncat import label_issues, stage
+from fashioncat import stage
+from fashioncat.annotate import label_issues
 
 
 def main(args, cfg):
-    return label_issues.run(args.model, args.split, args.csv, args.png, filter_by=cfg.label_issues.filter_by,
-                            sheet=cfg.label_issues.sheet)
+    return label_issues.run(
+        args.model, args.split, args.csv, args.png, filter_by=cfg.label_issues.filter_by, sheet=cfg.label_issues.sheet
+    )
 
 
 if __name__ == "__main__":

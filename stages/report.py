@@ -2,15 +2,18 @@
 
 from pathlib import Path
 
-from fashioncat import report, stage
+from fashioncat import stage
 from fashioncat.errors import FashionError
 from fashioncat.io import write_text
+from fashioncat.reporting import report
 
 
 def main(args, cfg):
-    note = (f"Images are {cfg.train.image_size} px and {cfg.datasets['source'].per_class} per class"
-            f" (paper: 224 px, 5,000 per class); the final model trained {cfg.final.epochs} epochs"
-            f" and each transfer experiment {cfg.finetune.epochs}.")
+    note = (
+        f"Images are {cfg.train.image_size} px and {cfg.datasets['source'].per_class} per class"
+        f" (paper: 224 px, 5,000 per class); the final model trained {cfg.final.epochs} epochs"
+        f" and each transfer experiment {cfg.finetune.epochs}."
+    )
     try:
         text = report.markdown(Path(args.metrics_dir), note)
     except FileNotFoundError as exc:

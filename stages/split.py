@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from fashioncat import manifest, stage
+from fashioncat import stage
+from fashioncat.data import manifest
 from fashioncat.io import atomic_dir, read_csv, read_json, write_csv, write_json
 
 

@@ -2,24 +2,38 @@
 
 from pathlib import Path
 
-from fashioncat import stage, training
-from fashioncat.inputs import Augment
+from fashioncat import stage
+from fashioncat.model import training
+from fashioncat.model.checkpoints import save_model
+from fashioncat.model.splits import load_splits
 
 
 def main(args, cfg):
     settings = cfg.train
-    splits = training.load_splits(args.split, settings.image_size)
-    augment = Augment(**vars(settings.augment))
+    splits = load_splits(args.split, settings.image_size)
     model, result = training.train_model(
-        args.arch, splits, settings.hyper_for(args.arch), augment, image_size=settings.image_size,
-        batch_size=settings.batch_size, epochs=settings.epochs_for(args.arch), patience=settings.patience,
-        seed=cfg.seed, checkpoints=Path(args.checkpoints), live_dir=Path(args.live))
+        args.arch,
+        splits,
+        settings.hyper_for(args.arch),
+        settings.augment,
+        image_size=settings.image_size,
+        batch_size=settings.batch_size,
+        epochs=settings.epochs_for(args.arch),
+        patience=settings.patience,
+        seed=cfg.seed,
+        checkpoints=Path(args.checkpoints),
+        live_dir=Path(args.live),
+    )
     report = training.scores(model, splits)
-    training.save_model(model, args.model)
-    return {"architecture": args.arch,
-            **{f"{split}_{k}": v for split, values in report.items() for k, v in values.items()},
-            "epochs": result.epochs, "diverged": result.diverged, "fit_seconds": round(result.fit_seconds, 1),
-            "resumed_from_epoch": result.resumed_from}
+    save_model(model, args.model)
+    return {
+        "architecture": args.arch,
+        **{f"{split}_{k}": v for split, values in report.items() for k, v in values.items()},
+        "epochs": result.epochs,
+        "diverged": result.diverged,
+        "fit_seconds": round(result.fit_seconds, 1),
+        "resumed_from_epoch": result.resumed_from,
+    }
 
 
 if __name__ == "__main__":

@@ -8,31 +8,37 @@ and writes the best by validation accuracy to `--choice` for the next step.
 import shutil
 from pathlib import Path
 
-from fashioncat import plots, stage, training, tuning
+from fashioncat import stage
+from fashioncat.contracts import STEPS, read_choice, write_choice
+from fashioncat.model import tuning
+from fashioncat.model.checkpoints import fingerprint
+from fashioncat.model.splits import load_splits
+from fashioncat.reporting import plots
 
 
 def main(args, cfg):
-    start = tuning.read_choice(args.start)
+    start = read_choice(args.start)
     trial = cfg.tune.trial
-    splits = training.load_splits(args.split, cfg.train.image_size, names=("train", "val"))
+    splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
     data = tuning.trial_data(splits, trial.subset, cfg.seed)
-    runner = tuning.TrialRunner(start.architecture, data, image_size=cfg.train.image_size,
-                                batch_size=cfg.train.batch_size, seed=cfg.seed)
-    key = training.fingerprint(trial, cfg.train.image_size, cfg.train.batch_size, cfg.seed, splits.paths)
+    runner = tuning.TrialRunner(
+        start.architecture, data, image_size=cfg.train.image_size, batch_size=cfg.train.batch_size, seed=cfg.seed
+    )
+    key = fingerprint(trial, cfg.train.image_size, cfg.train.batch_size, cfg.seed, data.digest())
     checkpoints = Path(args.checkpoints)
     memo = tuning.Memo(checkpoints / "trials.json", key)
     grid = getattr(cfg.tune.grids, args.step)
     result = tuning.run_step(args.step, grid, start, runner, memo, epochs=trial.epochs, patience=trial.patience)
-    report = tuning.step_report(args.step, grid, start, result, trial, len(data.train_labels))
+    report = tuning.step_report(args.step, grid, start, result, trial, len(data.labels["train"]))
     plots.trials_png(args.step, report["trials"], args.plot)
-    tuning.write_choice(args.choice, result.chosen)
+    write_choice(args.choice, result.chosen)
     shutil.rmtree(checkpoints, ignore_errors=True)
     return report
 
 
 if __name__ == "__main__":
     p = stage.parser(__doc__)
-    p.add_argument("--step", required=True, choices=tuning.STEPS)
+    p.add_argument("--step", required=True, choices=STEPS)
     p.add_argument("--start", required=True, help="the configuration this step starts from (JSON)")
     p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
     p.add_argument("--choice", required=True, help="where the chosen configuration goes (JSON)")

@@ -15,9 +15,16 @@ from pathlib import Path
 
 import yaml
 
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-       "PYTHONDONTWRITEBYTECODE": "1", "DVC_NO_ANALYTICS": "1",
-       "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+ENV = {
+    **os.environ,
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@t",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@t",
+}
 
 MAKE = """\
 import pathlib, yaml
@@ -37,11 +44,17 @@ pathlib.Path("metrics").mkdir(exist_ok=True)
 json.dump({"score": round(1 - (width - 3) ** 2 / 10, 4), "files": files}, open("metrics/fit.json", "w"))
 """
 
-PIPELINE = {"stages": {
-    "make": {"cmd": "python make.py", "deps": ["make.py"], "params": ["size"], "outs": ["data/made"]},
-    "fit": {"cmd": "python fit.py", "deps": ["fit.py", "data/made"], "params": ["width"],
-            "metrics": [{"metrics/fit.json": {"cache": False}}]},
-}}
+PIPELINE = {
+    "stages": {
+        "make": {"cmd": "python make.py", "deps": ["make.py"], "params": ["size"], "outs": ["data/made"]},
+        "fit": {
+            "cmd": "python fit.py",
+            "deps": ["fit.py", "data/made"],
+            "params": ["width"],
+            "metrics": [{"metrics/fit.json": {"cache": False}}],
+        },
+    }
+}
 
 
 def sh(cwd: Path, *args: str) -> str:

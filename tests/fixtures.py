@@ -18,7 +18,7 @@ def garment(seed: int, size=(60, 80), mode="RGB") -> Image.Image:
     rng = np.random.default_rng(seed)
     w, h = size
     pixels = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
-    pixels[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = rng.integers(80, 255, 3, dtype=np.uint8)
+    pixels[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4] = rng.integers(80, 255, 3, dtype=np.uint8)
     return Image.fromarray(pixels).convert(mode) if mode != "RGB" else Image.fromarray(pixels)
 
 
@@ -86,16 +86,20 @@ def deepfashion(root: Path, per_class: int = 4, bad: bool = True) -> dict:
         path = root / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-    list_file(root / "Anno/list_category_cloth.txt", "category_name  category_type",
-              [f"{c} {1 if c in ('Blouse', 'Kimono') else 2}" for c in CATEGORIES])
+    list_file(
+        root / "Anno/list_category_cloth.txt",
+        "category_name  category_type",
+        [f"{c} {1 if c in ('Blouse', 'Kimono') else 2}" for c in CATEGORIES],
+    )
     list_file(root / "Anno/list_category_img.txt", "image_name  category_label", cats)
     list_file(root / "Anno/list_bbox.txt", "image_name  x_1  y_1  x_2  y_2", boxes)
-    list_file(root / "Eval/list_eval_partition.txt", "image_name  evaluation_status",
-              [f"{c.split()[0]} train" for c in cats])
+    list_file(
+        root / "Eval/list_eval_partition.txt", "image_name  evaluation_status", [f"{c.split()[0]} train" for c in cats]
+    )
     return planted
 
 
-IM_MAPPING = ("classes:\n  top: [\"190\", \"193\"]\n  dress: [\"62\"]\n  trousers: [\"201\"]\n  skirt: [\"170\"]\n")
+IM_MAPPING = 'classes:\n  top: ["190", "193"]\n  dress: ["62"]\n  trousers: ["201"]\n  skirt: ["170"]\n'
 IM_LABELS = {"top": "190", "dress": "62", "trousers": "201", "skirt": "170"}
 
 
@@ -113,8 +117,8 @@ def imaterialist(folder: Path, per_class: int = 3, bad: bool = True, server: str
             (folder / "remote" / f"{image_id}.jpg").write_bytes(data)
 
     number = 0
-    for cls, label in IM_LABELS.items():
-        for k in range(per_class):
+    for label in IM_LABELS.values():
+        for _ in range(per_class):
             number += 1
             add(str(number), [label, "17"], f"file:remote/{number}.jpg", jpeg(garment(number)))
     if bad:
@@ -155,7 +159,7 @@ def split_folder(root: Path, classes=("a", "b"), per_split=(12, 4, 4), size: int
                 pixels = rng.integers(0, 80, (size, size, 3), dtype=np.uint8)
                 half = size // 2
                 y, x = divmod(k % 4, 2)
-                pixels[y * half:(y + 1) * half, x * half:(x + 1) * half] += 150
+                pixels[y * half : (y + 1) * half, x * half : (x + 1) * half] += 150
                 name = f"data/cropped/images/{number:05d}.png"
                 Image.fromarray(pixels).save(root / name)
                 lines.append(f"{name},{label},g{number}")

@@ -19,9 +19,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashioncat import annotation, bundle, images, inputs
 from fashioncat.__main__ import main as cli
+from fashioncat.annotate import bundle
+from fashioncat.annotate import cli as annotation
+from fashioncat.data import images
 from fashioncat.errors import FashionError
+from fashioncat.model import inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["red", "green", "blue"]
@@ -53,8 +56,9 @@ def made(tmp_path_factory):
     model.compile(optimizer="adam", loss="categorical_crossentropy")  # optimizer state the bundle must drop
     model.save(model_path)
     (root / "classes.json").write_text(json.dumps(CLASSES))
-    bundle.write(model_path, root / "classes.json", root / "annotator", image_size=32, margin=0.05, crop_size=64,
-                 fit="stretch")
+    bundle.write(
+        model_path, root / "classes.json", root / "annotator", image_size=32, margin=0.05, crop_size=64, fit="stretch"
+    )
     return root
 
 
@@ -117,8 +121,15 @@ def test_bundle_problems_name_the_file(made, tmp_path):
         bundle.load(broken)
     (tmp_path / "four.json").write_text(json.dumps(CLASSES + ["extra"]))
     with pytest.raises(FashionError, match="3 outputs for 4 classes"):
-        bundle.write(made / "final.keras", tmp_path / "four.json", tmp_path / "b", image_size=32, margin=0.0,
-                     crop_size=64, fit="pad")
+        bundle.write(
+            made / "final.keras",
+            tmp_path / "four.json",
+            tmp_path / "b",
+            image_size=32,
+            margin=0.0,
+            crop_size=64,
+            fit="pad",
+        )
 
 
 # ---- preprocessing ------------------------------------------------------------------------------------------
@@ -145,8 +156,12 @@ def test_folder_at_any_depth_with_unreadable_files_reported(made, photos, tmp_pa
     assert annotate(made, str(photos), "--out", str(out), "--batch-size", "2") == 0
     rows = {Path(r["path"]).name: r for r in read_csv(out)}
     assert set(rows) == {"red.jpg", "green.png", "blue.WEBP", "grey.BMP", "anim.gif", "broken.jpg"}
-    assert [rows[n]["label_1"] for n in ("red.jpg", "green.png", "blue.WEBP", "anim.gif")] == ["red", "green", "blue",
-                                                                                                "red"]
+    assert [rows[n]["label_1"] for n in ("red.jpg", "green.png", "blue.WEBP", "anim.gif")] == [
+        "red",
+        "green",
+        "blue",
+        "red",
+    ]
     assert float(rows["red.jpg"]["prob_1"]) > 0.99 and rows["red.jpg"]["review"] == "false"
     assert list(read_csv(out)[0]) == annotation.csv_columns(3, False)
     assert rows["broken.jpg"]["error"].startswith("unreadable image") and rows["broken.jpg"]["review"] == "true"
@@ -169,8 +184,9 @@ def test_csv_boxes_crop_like_training(made, tmp_path):
     photo[:] = COLOURS["blue"]
     photo[10:50, 20:60] = COLOURS["red"]
     Image.fromarray(photo).save(tmp_path / "photo.png")
-    (tmp_path / "list.csv").write_text("image,x_1,y_1,x_2,y_2\nphoto.png,20,10,60,50\nphoto.png,,,,\n"
-                                       "photo.png,200,200,300,300\n")
+    (tmp_path / "list.csv").write_text(
+        "image,x_1,y_1,x_2,y_2\nphoto.png,20,10,60,50\nphoto.png,,,,\nphoto.png,200,200,300,300\n"
+    )
     out = tmp_path / "boxes.jsonl"
     assert annotate(made, str(tmp_path / "list.csv"), "--out", str(out), "--top-k", "2") == 0
     boxed, whole, outside = [json.loads(line) for line in out.read_text().splitlines()]
@@ -210,19 +226,32 @@ def test_bad_output_extension_and_bad_inputs_are_one_line_errors(tmp_path, photo
         ([str(tmp_path / "list.csv"), "--out", "x.csv"], "list.csv:3: box 5 5 two 9 must be four whole numbers"),
     ]
     for args, message in cases:
-        done = subprocess.run([sys.executable, "-m", "fashioncat", "annotate", *args], capture_output=True, text=True,
-                              cwd=tmp_path, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "fashioncat", "annotate", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+        )
         assert done.returncode == 2, done.stderr
         assert done.stderr.startswith("error: ") and message in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "x.csv").exists()
 
 
 def test_help_describes_inputs_and_outputs():
-    done = subprocess.run([sys.executable, "-m", "fashioncat", "annotate", "--help"], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "fashioncat", "annotate", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert done.returncode == 0
-    for words in ("x_1,y_1,x_2,y_2", "--resume", "--threshold", "--top-k", "--batch-size", ".jsonl",
-                  "models/annotator"):
+    for words in (
+        "x_1,y_1,x_2,y_2",
+        "--resume",
+        "--threshold",
+        "--top-k",
+        "--batch-size",
+        ".jsonl",
+        "models/annotator",
+    ):
         assert words in done.stdout
 
 

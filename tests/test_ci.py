@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from dvcrepo import ENV, commit, dvc, fit_metrics, set_params, sh, tiny_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,19 +58,25 @@ def test_workflow_run_steps_reference_only_what_the_repo_has():
             path = ROOT / "src" / module.replace(".", "/")
             assert path.with_suffix(".py").is_file() or (path / "__main__.py").is_file(), module
         made.update(re.findall(r"(?:OUT=|>\s*)([\w./-]+\.\w+)", script))
-        for name in re.findall(r"(?<![\w$/.-])((?:\.ci/|stages/|scripts/|bench/)?[\w.-]+\.(?:py|sh|txt|yaml|yml|toml|md))\b",
-                               script):
+        for name in re.findall(
+            r"(?<![\w$/.-])((?:\.ci/|stages/|scripts/|bench/)?[\w.-]+\.(?:py|sh|txt|yaml|yml|toml|md))\b", script
+        ):
             assert name in made or (ROOT / name).is_file(), f"{name} is not in the repository"
 
 
 def test_make_report_passes_base_and_out():
     out = sh(ROOT, "make", "-n", "report", "BASE=origin/main", "OUT=comment.md")
-    assert "python -m fashioncat.prreport --base origin/main --out comment.md" in out
+    assert "python -m fashioncat.reporting.pr_comment --base origin/main --out comment.md" in out
 
 
 def report(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fashioncat.prreport", *args], cwd=repo, env=ENV,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "fashioncat.reporting.pr_comment", *args],
+        cwd=repo,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
 
 
 def png(seed: int) -> bytes:

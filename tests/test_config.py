@@ -31,21 +31,26 @@ def test_repository_params_load(params):
     assert set(cfg.datasets) == {"source", "target"}
 
 
-@pytest.mark.parametrize("edit,message", [
-    (lambda p: p["split"].update(colour=1), "unknown key split.colour"),
-    (lambda p: p.update(sed=1), "unknown key sed"),
-    (lambda p: p["crop"].update(size="big"), "crop.size must be an integer"),
-    (lambda p: p["crop"].update(size=True), "crop.size must be an integer"),
-    (lambda p: p["balance"].update(allow_smaller="yes"), "balance.allow_smaller must be true or false"),
-    (lambda p: p["split"].update(train=0.8), "split.train \\+ val \\+ test must sum to 1"),
-    (lambda p: p["split"].update(val=-0.1, train=0.95), "split.val must be positive"),
-    (lambda p: p["datasets"]["source"].update(classes="config/classes/nope.yaml"),
-     "datasets.source.classes: mapping file config/classes/nope.yaml does not exist"),
-    (lambda p: p["datasets"]["target"].update(format="coco"), "datasets.target.format must be one of"),
-    (lambda p: p["crop"].pop("margin"), "missing key crop.margin"),
-    (lambda p: p["crop"].update(fit="crop"), "crop.fit must be one of"),
-    (lambda p: p.update(datasets=[]), "datasets must be a non-empty mapping"),
-])
+@pytest.mark.parametrize(
+    "edit,message",
+    [
+        (lambda p: p["split"].update(colour=1), "unknown key split.colour"),
+        (lambda p: p.update(sed=1), "unknown key sed"),
+        (lambda p: p["crop"].update(size="big"), "crop.size must be an integer"),
+        (lambda p: p["crop"].update(size=True), "crop.size must be an integer"),
+        (lambda p: p["balance"].update(allow_smaller="yes"), "balance.allow_smaller must be true or false"),
+        (lambda p: p["split"].update(train=0.8), "split.train \\+ val \\+ test must sum to 1"),
+        (lambda p: p["split"].update(val=-0.1, train=0.95), "split.val must be positive"),
+        (
+            lambda p: p["datasets"]["source"].update(classes="config/classes/nope.yaml"),
+            "datasets.source.classes: mapping file config/classes/nope.yaml does not exist",
+        ),
+        (lambda p: p["datasets"]["target"].update(format="coco"), "datasets.target.format must be one of"),
+        (lambda p: p["crop"].pop("margin"), "missing key crop.margin"),
+        (lambda p: p["crop"].update(fit="crop"), "crop.fit must be one of"),
+        (lambda p: p.update(datasets=[]), "datasets must be a non-empty mapping"),
+    ],
+)
 def test_bad_params_name_the_key(params, edit, message):
     edit(params)
     with pytest.raises(FashionError, match=message):
@@ -69,7 +74,7 @@ def test_unknown_dataset_name(params):
 
 
 def test_class_mappings_in_the_repository_are_valid():
-    from fashioncat.classmap import load_classmap
+    from fashioncat.data.classmap import load_classmap
 
     maps = {p.name: load_classmap(p) for p in (ROOT / "config/classes").glob("*.yaml")}
     assert maps["deepfashion_paper.yaml"].classes == maps["imaterialist_paper.yaml"].classes
@@ -79,7 +84,7 @@ def test_class_mappings_in_the_repository_are_valid():
 
 
 def test_class_mapping_errors(tmp_path):
-    from fashioncat.classmap import load_classmap
+    from fashioncat.data.classmap import load_classmap
 
     bad = tmp_path / "m.yaml"
     bad.write_text("classes:\n  a: [x]\n  b: [x]\n")

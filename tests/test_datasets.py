@@ -1,17 +1,18 @@
 """The readers and the crop step on tiny fixtures in the real formats, bad cases included."""
 
+import json
 from collections import Counter
 from pathlib import Path
 
+import fixtures
 import pytest
 
-import fixtures
-from fashioncat import datasets
-from fashioncat.classmap import load_classmap
-from fashioncat.crop import crop_all
-from fashioncat.datasets import imaterialist
+from fashioncat.data import datasets
+from fashioncat.data.classmap import load_classmap
+from fashioncat.data.crop import crop_all
+from fashioncat.data.datasets import imaterialist
+from fashioncat.data.records import tally
 from fashioncat.errors import FashionError
-from fashioncat.records import tally
 
 
 def mapping(tmp_path, text):
@@ -24,8 +25,16 @@ def test_deepfashion_keeps_good_rows_and_counts_every_bad_one(tmp_path):
     root = tmp_path / "deepfashion"
     planted = fixtures.deepfashion(root, per_class=4)
     parsed = datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
-    rows, lost = crop_all(parsed.records, root, tmp_path / "out", margin=0.0, size=32, fit="stretch", workers=2,
-                          image_prefix="data/cropped/x/images")
+    rows, lost = crop_all(
+        parsed.records,
+        root,
+        tmp_path / "out",
+        margin=0.0,
+        size=32,
+        fit="stretch",
+        workers=2,
+        image_prefix="data/cropped/x/images",
+    )
     reasons = Counter(d.reason for d in parsed.drops + lost)
     assert reasons == Counter(planted)
     assert Counter(r["label"] for r in rows) == {"top": 4, "dress": 4, "trousers": 4, "skirt": 4}
@@ -41,10 +50,12 @@ def test_deepfashion_crop_uses_the_box(tmp_path):
     fixtures.deepfashion(root, per_class=1, bad=False)
     parsed = datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
     assert parsed.records[0].box == (10, 15, 50, 70)
-    rows, _ = crop_all(parsed.records[:1], root, tmp_path / "o", margin=0.0, size=40, fit="stretch", workers=1,
-                       image_prefix="p")
-    from PIL import Image
+    rows, _ = crop_all(
+        parsed.records[:1], root, tmp_path / "o", margin=0.0, size=40, fit="stretch", workers=1, image_prefix="p"
+    )
     import numpy as np
+    from PIL import Image
+
     out = np.asarray(Image.open(tmp_path / "o" / rows[0]["image"].split("/")[-1]))
     assert out.shape == (40, 40, 3)
     # the fixture's box frames the bright rectangle plus a little noise: the crop is mostly bright
@@ -68,7 +79,7 @@ def test_missing_annotation_file_is_an_error_naming_it(tmp_path):
 
 def test_imaterialist_reader_classifies_multilabel_and_counts_drops(tmp_path):
     from fashioncat.config import DownloadConfig
-    from fashioncat.download import imaterialist_images
+    from fashioncat.data.download import imaterialist_images
 
     source = tmp_path / "release"
     planted = fixtures.imaterialist(source, per_class=3)
@@ -82,7 +93,7 @@ def test_imaterialist_reader_classifies_multilabel_and_counts_drops(tmp_path):
     assert Counter(r.label for r in parsed.records) == {"top": 4, "dress": 3, "trousers": 3, "skirt": 3}
     assert all(r.box is None for r in parsed.records)
     again = imaterialist_images(source, raw, classmap, settings, seed=1)
-    assert again["present"] == 13 and "fetched" not in again  # resumed: nothing fetched twice
+    assert again["fetched"] == 13 and "present" not in again  # file: URLs are local copies: always taken anew
     failures = (raw / "failures.csv").read_text()
     assert "remote/missing.jpg" in failures and "train.json: annotations[" in failures
 
@@ -104,9 +115,11 @@ def test_broken_json_names_file_and_line(tmp_path):
 
 
 def test_tally_counts_in_kept_and_dropped_per_class():
-    from fashioncat.records import Drop
+    from fashioncat.data.records import Drop
 
-    report = tally(["a", "a", "b"], [Drop("f:1", "bad", "a"), Drop("f:2", "bad"), Drop("f:3", "worse", "b")], ["a", "b"])
+    report = tally(
+        ["a", "a", "b"], [Drop("f:1", "bad", "a"), Drop("f:2", "bad"), Drop("f:3", "worse", "b")], ["a", "b"]
+    )
     assert report["in"] == 6 and report["kept"] == 3
     assert report["dropped"] == {"bad": 2, "worse": 1}
     assert report["per_class"]["a"] == {"in": 3, "kept": 2, "dropped": {"bad": 1}}
@@ -116,7 +129,7 @@ def test_tally_counts_in_kept_and_dropped_per_class():
 def test_deepfashion_from_an_archive_with_a_top_folder(tmp_path):
     import shutil
 
-    from fashioncat.download import deepfashion_tree
+    from fashioncat.data.download import deepfashion_tree
 
     tree = tmp_path / "release" / "Category and Attribute Prediction Benchmark"
     fixtures.deepfashion(tree, per_class=2, bad=False)
@@ -127,3 +140,29 @@ def test_deepfashion_from_an_archive_with_a_top_folder(tmp_path):
     assert len(parsed.records) == 8 and not parsed.drops
     with pytest.raises(FashionError, match="does not exist"):
         deepfashion_tree(tmp_path / "nowhere", tmp_path / "raw2")
+
+
+def test_a_new_json_reusing_image_ids_refetches_and_leaves_nothing_stale(tmp_path):
+    """Images are keyed by URL: new URLs under old ids are fetched, the old files are removed."""
+    from fashioncat.config import DownloadConfig
+    from fashioncat.data.download import imaterialist_images
+
+    source, raw = tmp_path / "release", tmp_path / "raw"
+    fixtures.imaterialist(source, per_class=3, bad=False)
+    classmap = mapping(tmp_path, fixtures.IM_MAPPING)
+    settings = DownloadConfig(workers=2, timeout_s=5, retries=0, max_bytes=10**6, max_per_class=0)
+    imaterialist_images(source, raw, classmap, settings, seed=1)
+    before = {r.image: (raw / r.image).read_bytes() for r in datasets.read("imaterialist", raw, classmap).records}
+
+    data = json.loads((source / "train.json").read_text())
+    for image in data["images"][:3]:  # ids 1-3 now point at other pictures
+        image["url"] = f"file:remote/new{image['imageId']}.jpg"
+        (source / "remote" / f"new{image['imageId']}.jpg").write_bytes(fixtures.jpeg(fixtures.garment(500)))
+    (source / "train.json").write_text(json.dumps(data))
+    report = imaterialist_images(source, raw, classmap, settings, seed=1)
+
+    assert report["stale_removed"] == 3
+    after = {r.image: (raw / r.image).read_bytes() for r in datasets.read("imaterialist", raw, classmap).records}
+    changed = {name for name in after if name not in before}
+    assert len(changed) == 3 and all(after[n] == fixtures.jpeg(fixtures.garment(500)) for n in changed)
+    assert len(list((raw / "images").rglob("*.jpg"))) == len(after)

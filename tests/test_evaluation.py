@@ -4,20 +4,23 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fashioncat import evaluation, plots
+from fashioncat.model import evaluation
+from fashioncat.reporting import plots
 
 CLASSES = ["shirt", "dress", "shoe"]
 # true:       0    0    1    1    2    2
 # predicted:  0    1    1    1    2    0   -> 4 of 6 right
 Y_TRUE = np.array([0, 0, 1, 1, 2, 2])
-PROBS = np.array([
-    [0.70, 0.20, 0.10],
-    [0.30, 0.60, 0.10],
-    [0.15, 0.80, 0.05],
-    [0.20, 0.50, 0.30],
-    [0.10, 0.20, 0.70],
-    [0.50, 0.40, 0.10],
-])
+PROBS = np.array(
+    [
+        [0.70, 0.20, 0.10],
+        [0.30, 0.60, 0.10],
+        [0.15, 0.80, 0.05],
+        [0.20, 0.50, 0.30],
+        [0.10, 0.20, 0.70],
+        [0.50, 0.40, 0.10],
+    ]
+)
 
 
 def test_summary_matches_hand_computed_values():
@@ -100,14 +103,17 @@ def test_confidence_rounded_to_four_digits():
     assert rows[0]["confidence"] == 0.3333
 
 
-@pytest.mark.parametrize("y_true,probs,match", [
-    (Y_TRUE[:5], PROBS, "one label per row"),
-    (Y_TRUE, PROBS[:, :2], "2 columns but there are 3 classes"),
-    (Y_TRUE, PROBS[0], "2-D"),
-    (Y_TRUE, PROBS * 2, "sum to 1"),
-    (np.array([0, 0, 1, 1, 2, 3]), PROBS, "outside"),
-    (np.array([], dtype=int), np.zeros((0, 3)), "no images"),
-])
+@pytest.mark.parametrize(
+    "y_true,probs,match",
+    [
+        (Y_TRUE[:5], PROBS, "one label per row"),
+        (Y_TRUE, PROBS[:, :2], "2 columns but there are 3 classes"),
+        (Y_TRUE, PROBS[0], "2-D"),
+        (Y_TRUE, PROBS * 2, "sum to 1"),
+        (np.array([0, 0, 1, 1, 2, 3]), PROBS, "outside"),
+        (np.array([], dtype=int), np.zeros((0, 3)), "no images"),
+    ],
+)
 def test_bad_inputs_raise_value_error(y_true, probs, match):
     with pytest.raises(ValueError, match=match):
         evaluation.summary(y_true, probs, CLASSES)
@@ -151,20 +157,31 @@ def test_bar_png(tmp_path):
 
 
 def test_bar_png_with_reference(tmp_path):
-    plots.bar_png({"shirt": 0.5, "dress": 0.8, "shoe": 0.67}, tmp_path / "bar.png", "F1 vs paper", "F1",
-                  reference={"shirt": 0.6, "dress": 0.7})  # shoe missing from the paper
+    plots.bar_png(
+        {"shirt": 0.5, "dress": 0.8, "shoe": 0.67},
+        tmp_path / "bar.png",
+        "F1 vs paper",
+        "F1",
+        reference={"shirt": 0.6, "dress": 0.7},
+    )  # shoe missing from the paper
     _assert_png(tmp_path, "bar.png")
 
 
 def test_scatter_png(tmp_path):
-    plots.scatter_png({"mobilenet": (120.0, 0.81), "resnet": (900.0, 0.86)}, tmp_path / "s.png",
-                      "accuracy vs time", "training seconds", "accuracy")
+    plots.scatter_png(
+        {"mobilenet": (120.0, 0.81), "resnet": (900.0, 0.86)},
+        tmp_path / "s.png",
+        "accuracy vs time",
+        "training seconds",
+        "accuracy",
+    )
     _assert_png(tmp_path, "s.png")
 
 
 def test_curves_png(tmp_path):
-    plots.curves_png({"loss": [1.2, 0.8, 0.6], "val_loss": [1.3, 0.9, 0.85]}, tmp_path / "sub" / "curves.png",
-                     "training")
+    plots.curves_png(
+        {"loss": [1.2, 0.8, 0.6], "val_loss": [1.3, 0.9, 0.85]}, tmp_path / "sub" / "curves.png", "training"
+    )
     _assert_png(tmp_path / "sub", "curves.png")
 
 
@@ -181,7 +198,7 @@ def test_top3_with_two_classes_and_one_label_present():
 
 
 def test_top_k_breaks_ties_by_class_index_like_argmax():
-    from fashioncat.evaluation import top_k
+    from fashioncat.model.evaluation import top_k
 
     uniform = np.full((4, 10), 0.1)
     assert top_k(np.array([0, 2, 3, 9]), uniform, k=3) == 0.5  # classes 0 and 2 rank within the first three

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import yaml
-
 from dvcrepo import ENV, commit, dvc, fit_metrics, tiny_project
-from fashioncat.experiments import show_command
+
+from fashioncat.reporting.exp_table import show_command
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE_TIMEOUT_S = 150
@@ -22,8 +22,11 @@ def wait_for_queue(repo: Path, names: set[str]) -> str:
     deadline = time.monotonic() + QUEUE_TIMEOUT_S
     while time.monotonic() < deadline:
         status = dvc(repo, "queue", "status")
-        states = {line.split()[1]: line.split()[-1] for line in status.splitlines()
-                  if len(line.split()) >= 4 and line.split()[1] in names}
+        states = {
+            line.split()[1]: line.split()[-1]
+            for line in status.splitlines()
+            if len(line.split()) >= 4 and line.split()[1] in names
+        }
         if len(states) == len(names) and not {"Queued", "Running"} & set(states.values()):
             return status
         time.sleep(2)
@@ -36,9 +39,11 @@ def experiments(repo: Path) -> dict[str, dict]:
     for baseline in json.loads(dvc(repo, "exp", "show", "--json")):
         for exp in baseline.get("experiments") or []:
             data = exp["revs"][0]["data"]
-            found[exp["name"]] = {"params": data["params"]["params.yaml"]["data"],
-                                  "metrics": data["metrics"]["metrics/fit.json"]["data"],
-                                  "state": exp["executor"]["state"] if exp.get("executor") else None}
+            found[exp["name"]] = {
+                "params": data["params"]["params.yaml"]["data"],
+                "metrics": data["metrics"]["metrics/fit.json"]["data"],
+                "state": exp["executor"]["state"] if exp.get("executor") else None,
+            }
     return found
 
 
@@ -55,7 +60,9 @@ def test_queue_a_grid_compare_sorted_and_apply_the_best(tmp_path):
 
     found = experiments(repo)
     assert {name: (e["params"]["width"], e["metrics"]["score"]) for name, e in found.items()} == {
-        "w2": (2, 0.9), "w3": (3, 1.0)}
+        "w2": (2, 0.9),
+        "w3": (3, 1.0),
+    }
 
     table = dvc(repo, "exp", "show", "--md", "--sort-by", "metrics/fit.json:score", "--sort-order", "desc")
     rows = [line for line in table.splitlines() if "[w" in line]

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from fashioncat.data.fetch import FetchResult, extract_archive, fetch_all, npm_tarball, sri_sha512
 from fashioncat.errors import FashionError
-from fashioncat.fetch import FetchResult, extract_archive, fetch_all, npm_tarball, sri_sha512
 
 IMAGE = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8  # JPEG-looking bytes
 BIG = b"x" * 5000
@@ -76,8 +76,9 @@ def fresh_hits():
 
 
 def fetch(jobs, base_dir, **kw):
-    settings = dict(base_dir=base_dir, workers=4, timeout_s=TIMEOUT, retries=2, max_bytes=CAP,
-                    backoff_s=0.01, progress=False)
+    settings = dict(
+        base_dir=base_dir, workers=4, timeout_s=TIMEOUT, retries=2, max_bytes=CAP, backoff_s=0.01, progress=False
+    )
     return fetch_all(jobs, **{**settings, **kw})
 
 
@@ -110,8 +111,15 @@ def test_http_statuses_reasons_and_order(server, tmp_path):
 
 
 def test_retries_only_transient_errors(server, tmp_path):
-    fetch([(f"{server}/flaky", tmp_path / "a"), (f"{server}/missing", tmp_path / "b"),
-           (f"{server}/always500", tmp_path / "c")], tmp_path, retries=2)
+    fetch(
+        [
+            (f"{server}/flaky", tmp_path / "a"),
+            (f"{server}/missing", tmp_path / "b"),
+            (f"{server}/always500", tmp_path / "c"),
+        ],
+        tmp_path,
+        retries=2,
+    )
     assert Handler.hits["/flaky"] == 2  # one 500, then OK
     assert Handler.hits["/missing"] == 1  # 404 is final
     assert Handler.hits["/always500"] == 3  # first try + 2 retries
@@ -174,13 +182,15 @@ def test_file_urls(tmp_path):
 def test_file_url_over_cap(tmp_path):
     (tmp_path / "big.bin").write_bytes(BIG)
     results = fetch([("file:big.bin", tmp_path / "out" / "big.bin")], tmp_path)
-    assert results == [FetchResult("file:big.bin", str(tmp_path / "out" / "big.bin"), "failed",
-                                   f"larger than {CAP} bytes", 0)]
+    assert results == [
+        FetchResult("file:big.bin", str(tmp_path / "out" / "big.bin"), "failed", f"larger than {CAP} bytes", 0)
+    ]
     assert leftovers(tmp_path) == []
 
 
 def test_connection_refused(tmp_path):
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: nobody listens
@@ -243,8 +253,9 @@ def local_package(tmp_path):
 
 def test_npm_pack_local_package(local_package, tmp_path, monkeypatch):
     monkeypatch.setenv("npm_config_offline", "true")
-    dry = subprocess.run(["npm", "pack", str(local_package), "--dry-run", "--json"],
-                         capture_output=True, text=True, check=True)
+    dry = subprocess.run(
+        ["npm", "pack", str(local_package), "--dry-run", "--json"], capture_output=True, text=True, check=True
+    )
     integrity = json.loads(dry.stdout)[0]["integrity"]
     cache = tmp_path / "cache"
     got = npm_tarball(str(local_package), integrity, cache)
@@ -273,13 +284,13 @@ def make_zip(path: Path, members: dict[str, bytes]) -> Path:
     return path
 
 
-def make_tar(path: Path, members: dict[str, bytes], links: dict[str, str] = {}, mode="w:gz") -> Path:
+def make_tar(path: Path, members: dict[str, bytes], links: dict[str, str] | None = None, mode="w:gz") -> Path:
     with tarfile.open(path, mode) as tf:
         for name, data in members.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
-        for name, target in links.items():
+        for name, target in (links or {}).items():
             info = tarfile.TarInfo(name)
             info.type = tarfile.SYMTYPE
             info.linkname = target
@@ -287,11 +298,16 @@ def make_tar(path: Path, members: dict[str, bytes], links: dict[str, str] = {}, 
     return path
 
 
-@pytest.mark.parametrize("suffix,mode", [(".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz"),
-                                         (".tar.bz2", "w:bz2"), (".tar.xz", "w:xz")])
+@pytest.mark.parametrize(
+    "suffix,mode", [(".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.bz2", "w:bz2"), (".tar.xz", "w:xz")]
+)
 def test_extract_tar_kinds(tmp_path, suffix, mode):
-    archive = make_tar(tmp_path / f"good{suffix}", {"top/a.txt": b"a", "top/sub/b.txt": b"b"},
-                       links={"top/link": "sub/b.txt"}, mode=mode)
+    archive = make_tar(
+        tmp_path / f"good{suffix}",
+        {"top/a.txt": b"a", "top/sub/b.txt": b"b"},
+        links={"top/link": "sub/b.txt"},
+        mode=mode,
+    )
     extract_archive(archive, tmp_path / "dest")
     assert (tmp_path / "dest" / "top" / "sub" / "b.txt").read_bytes() == b"b"
     assert (tmp_path / "dest" / "top" / "link").read_bytes() == b"b"
@@ -307,9 +323,14 @@ def outside(tmp_path: Path) -> list[str]:
     return sorted(p.name for p in tmp_path.iterdir() if p.name not in {"box", "dest"})
 
 
-@pytest.mark.parametrize("member,message", [("../evil.txt", "would land outside"),
-                                            ("ok/../../evil.txt", "would land outside"),
-                                            ("/tmp/evil-abs.txt", "absolute path")])
+@pytest.mark.parametrize(
+    "member,message",
+    [
+        ("../evil.txt", "would land outside"),
+        ("ok/../../evil.txt", "would land outside"),
+        ("/tmp/evil-abs.txt", "absolute path"),
+    ],
+)
 @pytest.mark.parametrize("kind", ["zip", "tar"])
 def test_extract_refuses_escaping_members(tmp_path, kind, member, message):
     box = tmp_path / "box"
@@ -332,8 +353,10 @@ def test_extract_refuses_escaping_symlinks(tmp_path, target):
 
 
 def test_extract_refuses_hardlink_outside_and_devices(tmp_path):
-    for name, build in [("hard.tar", lambda i: (setattr(i, "type", tarfile.LNKTYPE), setattr(i, "linkname", "../x"))),
-                        ("dev.tar", lambda i: setattr(i, "type", tarfile.CHRTYPE))]:
+    for name, build in [
+        ("hard.tar", lambda i: (setattr(i, "type", tarfile.LNKTYPE), setattr(i, "linkname", "../x"))),
+        ("dev.tar", lambda i: setattr(i, "type", tarfile.CHRTYPE)),
+    ]:
         with tarfile.open(tmp_path / name, "w") as tf:
             info = tarfile.TarInfo("member")
             build(info)

@@ -1,15 +1,26 @@
 """Any image mode becomes RGB; EXIF orientation is applied; boxes are checked."""
 
+import fixtures
 import numpy as np
 import pytest
 from PIL import Image
 
-import fixtures
-from fashioncat.images import ImageProblem, checked_box, fit, open_rgb, pixel_digest, prepare
+from fashioncat.data.images import ImageProblem, checked_box, fit, open_rgb, pixel_digest, prepare
 
 
-@pytest.mark.parametrize("mode,fmt", [("L", "PNG"), ("P", "PNG"), ("RGBA", "PNG"), ("LA", "PNG"), ("CMYK", "JPEG"),
-                                      ("I;16", "PNG"), ("1", "PNG"), ("RGB", "JPEG")])
+@pytest.mark.parametrize(
+    "mode,fmt",
+    [
+        ("L", "PNG"),
+        ("P", "PNG"),
+        ("RGBA", "PNG"),
+        ("LA", "PNG"),
+        ("CMYK", "JPEG"),
+        ("I;16", "PNG"),
+        ("1", "PNG"),
+        ("RGB", "JPEG"),
+    ],
+)
 def test_every_mode_opens_as_rgb(tmp_path, mode, fmt):
     path = tmp_path / f"x.{fmt.lower()}"
     path.write_bytes(fixtures.save(fixtures.garment(1, mode=mode), fmt))
@@ -51,13 +62,17 @@ def test_truncated_and_garbage_files_are_problems_not_crashes(tmp_path):
         open_rgb(tmp_path / "absent.jpg")
 
 
-@pytest.mark.parametrize("box,expected", [((10, 10, 20, 20), (9, 9, 21, 21)), ((-5, -5, 20, 20), (0, 0, 23, 23)),
-                                          ((50, 70, 200, 200), (35, 57, 60, 80))])
+@pytest.mark.parametrize(
+    "box,expected",
+    [((10, 10, 20, 20), (9, 9, 21, 21)), ((-5, -5, 20, 20), (0, 0, 23, 23)), ((50, 70, 200, 200), (35, 57, 60, 80))],
+)
 def test_box_margin_and_clipping(box, expected):
     assert checked_box(box, (60, 80), 0.1) == expected
 
 
-@pytest.mark.parametrize("box,reason", [((5, 5, 5, 9), "zero area"), ((70, 5, 90, 9), "outside"), ((0, 0, 0, 0), "zero")])
+@pytest.mark.parametrize(
+    "box,reason", [((5, 5, 5, 9), "zero area"), ((70, 5, 90, 9), "outside"), ((0, 0, 0, 0), "zero")]
+)
 def test_bad_boxes(box, reason):
     with pytest.raises(ImageProblem, match=reason):
         checked_box(box, (60, 80), 0.0)
@@ -67,7 +82,9 @@ def test_fit_stretch_and_pad():
     img = Image.new("RGB", (40, 20), (0, 0, 0))
     assert fit(img, 16, "stretch").size == (16, 16)
     padded = np.asarray(fit(img, 16, "pad"))
-    assert padded.shape == (16, 16, 3) and padded[0, 0].tolist() == [255, 255, 255] and padded[8, 8].tolist() == [0, 0, 0]
+    assert (
+        padded.shape == (16, 16, 3) and padded[0, 0].tolist() == [255, 255, 255] and padded[8, 8].tolist() == [0, 0, 0]
+    )
 
 
 def test_same_pixels_same_digest_across_formats(tmp_path):

@@ -7,9 +7,17 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from fashioncat.config import Augment
 from fashioncat.errors import FashionError
-from fashioncat.inputs import (Augment, apply_transforms, augment_batch, dataset, decode_all, load_split,
-                               random_transforms, transform_from_parameters)
+from fashioncat.model.inputs import (
+    apply_transforms,
+    augment_batch,
+    dataset,
+    decode_all,
+    load_split,
+    random_transforms,
+    transform_from_parameters,
+)
 
 CLASSES = ["dress", "skirt", "top"]
 PAPER = Augment(rotation=10, shear=0.2, zoom=0.05, horizontal_flip=True)
@@ -20,7 +28,7 @@ def picture(seed: int, size: int = 16) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size]
     img = np.stack([xx * 255 // size, yy * 255 // size, rng.integers(0, 60, (size, size))], -1)
-    img[size // 8: size // 3, size // 5: size // 2] = rng.integers(150, 255, 3)
+    img[size // 8 : size // 3, size // 5 : size // 2] = rng.integers(150, 255, 3)
     return img.astype(np.uint8)
 
 
@@ -46,7 +54,8 @@ def test_single_transform_matches_image_data_generator():
     generator = legacy.ImageDataGenerator(fill_mode="nearest")
     for theta, shear, zx, zy, flip in [(10, 5, 1.1, 0.9, True), (-25, 0, 1, 1, False), (0, 12, 0.95, 1.05, True)]:
         expected = generator.apply_transform(
-            img.copy(), {"theta": theta, "shear": shear, "zx": zx, "zy": zy, "flip_horizontal": flip})
+            img.copy(), {"theta": theta, "shear": shear, "zx": zx, "zy": zy, "flip_horizontal": flip}
+        )
         matrix = transform_from_parameters([theta], [shear], [zx], [zy], [float(flip)], 32)
         ours = apply_transforms(tf.constant(img[None]), matrix)[0].numpy()
         assert np.abs(ours - expected).mean() < 0.5, (theta, shear, zx, zy, flip)
@@ -60,7 +69,9 @@ def test_matrix_equals_the_legacy_formula_in_numpy():
     she = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
     zoom = np.diag([zx, zy, 1])
     c = (s - 1) / 2
-    centred = np.array([[1, 0, c], [0, 1, c], [0, 0, 1]]) @ rot @ she @ zoom @ np.array([[1, 0, -c], [0, 1, -c], [0, 0, 1]])
+    centred = (
+        np.array([[1, 0, c], [0, 1, c], [0, 0, 1]]) @ rot @ she @ zoom @ np.array([[1, 0, -c], [0, 1, -c], [0, 0, 1]])
+    )
     mirror = np.array([[-1, 0, s - 1], [0, 1, 0], [0, 0, 1]])
     expected = (centred @ mirror).ravel()[:8]
     got = transform_from_parameters([10.0], [5.0], [zx], [zy], [1.0], s)[0].numpy()
@@ -143,11 +154,17 @@ def test_decode_converts_any_mode_to_rgb(tmp_path):
     assert decode_all([str(path)], 16).shape == (1, 16, 16, 3)
 
 
-@pytest.mark.parametrize("rows,message", [
-    ([("data/a.png", "dress", True), ("data/missing.png", "skirt", False)], ":3: image data/missing.png does not exist"),
-    ([("data/a.png", "dress", True), ("data/b.png", "coat", True)], ":3: label 'coat'"),
-    ([("../outside.png", "dress", False)], ":2: image '../outside.png' is not a path relative"),
-])
+@pytest.mark.parametrize(
+    "rows,message",
+    [
+        (
+            [("data/a.png", "dress", True), ("data/missing.png", "skirt", False)],
+            ":3: image data/missing.png does not exist",
+        ),
+        ([("data/a.png", "dress", True), ("data/b.png", "coat", True)], ":3: label 'coat'"),
+        ([("../outside.png", "dress", False)], ":2: image '../outside.png' is not a path relative"),
+    ],
+)
 def test_bad_manifest_rows_name_the_manifest_and_line(tmp_path, rows, message):
     manifest = write_split(tmp_path, rows)
     with pytest.raises(FashionError) as info:
@@ -173,7 +190,9 @@ def test_fast_and_pil_decoding_agree(tmp_path):
     decoded = decode_all([str(rgb), str(grey), str(big)], 16)
     np.testing.assert_array_equal(decoded[0], picture(5))
     np.testing.assert_array_equal(decoded[1], np.asarray(Image.fromarray(picture(5)).convert("L").convert("RGB")))
-    np.testing.assert_array_equal(decoded[2], np.asarray(Image.fromarray(picture(5, size=32)).resize((16, 16), Image.BICUBIC)))
+    np.testing.assert_array_equal(
+        decoded[2], np.asarray(Image.fromarray(picture(5, size=32)).resize((16, 16), Image.BICUBIC))
+    )
 
 
 @pytest.mark.parametrize("content", [b"\x89PNG\r\n\x1a\nnot really", "truncated", None])

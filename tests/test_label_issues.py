@@ -14,7 +14,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 
-from fashioncat import label_issues
+from fashioncat.annotate import label_issues
 from fashioncat.config import LABEL_FILTERS
 from fashioncat.errors import FashionError
 
@@ -81,8 +81,14 @@ def colour_split(root: Path, per_class: int, flips: int) -> set[str]:
 def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     planted = colour_split(tmp_path, per_class=20, flips=6)
-    report = label_issues.run("final.keras", "data/split/source", "plots/label_issues.csv", "plots/label_issues.png",
-                              filter_by="prune_by_noise_rate", sheet=4)
+    report = label_issues.run(
+        "final.keras",
+        "data/split/source",
+        "plots/label_issues.csv",
+        "plots/label_issues.png",
+        filter_by="prune_by_noise_rate",
+        sheet=4,
+    )
     with open("plots/label_issues.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(label_issues.COLUMNS)

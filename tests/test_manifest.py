@@ -4,8 +4,8 @@ from collections import Counter
 
 import pytest
 
+from fashioncat.data.manifest import balanced, split, split_report
 from fashioncat.errors import FashionError
-from fashioncat.manifest import balanced, split, split_report
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
 

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fixtures
 import pytest
 import yaml
-
-import fixtures
 from dvcrepo import ENV, commit, dvc, sh
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +39,12 @@ def fixture_data(params: dict, repo: Path) -> None:
     fixtures.imaterialist(repo / "fixtures/imaterialist", per_class=3)
     (repo / "config/classes/fixture_df.yaml").write_text(fixtures.MAPPING)
     (repo / "config/classes/fixture_im.yaml").write_text(fixtures.IM_MAPPING)
-    params["datasets"]["source"].update(location="fixtures/deepfashion", classes="config/classes/fixture_df.yaml",
-                                        per_class=3)
-    params["datasets"]["target"].update(location="fixtures/imaterialist", classes="config/classes/fixture_im.yaml",
-                                        per_class=3)
+    params["datasets"]["source"].update(
+        location="fixtures/deepfashion", classes="config/classes/fixture_df.yaml", per_class=3
+    )
+    params["datasets"]["target"].update(
+        location="fixtures/imaterialist", classes="config/classes/fixture_im.yaml", per_class=3
+    )
     params["download"].update(retries=0, timeout_s=5)
     params["crop"]["size"] = 16
 
@@ -72,7 +73,9 @@ def test_data_stages_on_real_formats_and_split_change_reruns_only_split(tmp_path
     params["split"].update(train=0.5, val=0.25, test=0.25)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = dvc(repo, "status", "--with-deps", "split@source", "split@target")
-    changed = {line.rstrip(":").strip() for line in status.splitlines() if line.endswith(":") and not line.startswith("\t")}
+    changed = {
+        line.rstrip(":").strip() for line in status.splitlines() if line.endswith(":") and not line.startswith("\t")
+    }
     assert changed == {"split@source", "split@target"}, status
     rerun = dvc(repo, "repro", "split@source", "split@target")
     assert "Running stage 'split@source'" in rerun and "Running stage 'crop@source'" not in rerun
@@ -85,8 +88,13 @@ def test_bad_params_stop_the_stage_with_one_line(tmp_path):
         params["split"]["train"] = 0.9
 
     repo = project(tmp_path, broken)
-    done = subprocess.run([sys.executable, "stages/split.py", "--dataset", "source", "--balanced", "x", "--out", "y",
-                           "--metrics", "z"], cwd=repo, env=ENV, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "stages/split.py", "--dataset", "source", "--balanced", "x", "--out", "y", "--metrics", "z"],
+        cwd=repo,
+        env=ENV,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2
     assert done.stderr.strip() == "error: params.yaml: split.train + val + test must sum to 1, not 1.2"
 
@@ -104,7 +112,10 @@ def test_embedded_default_runs_end_to_end(tmp_path):
     dvc(repo, "repro", "split@source", "split@target")
     embed = metrics(repo, "embed.json")
     assert {k: embed[k] for k in ("fashion_mnist_images", "source", "target")} == {
-        "fashion_mnist_images": 70000, "source": 60, "target": 50}
+        "fashion_mnist_images": 70000,
+        "source": 60,
+        "target": 50,
+    }
     assert embed["stage_seconds"] > 0
     download = metrics(repo, "download_target.json")
     assert download["failed"] == 2 and download["fetched"] == 48 - download.get("labels map to several classes", 0)
@@ -139,8 +150,17 @@ def test_whole_pipeline_report_and_plots(tmp_path):
     """Table 1 on one architecture, the tuning chain, final, evaluate, transfer, report, then `dvc plots show`."""
     repo = project(tmp_path, one_architecture)
     out = dvc(repo, "repro")
-    for stage in ("train@vgg16", "tune@augmentation", "tune@lr_decay", "final", "evaluate", "finetune@scratch",
-                  "bundle", "label_issues", "report"):
+    for stage in (
+        "train@vgg16",
+        "tune@augmentation",
+        "tune@lr_decay",
+        "final",
+        "evaluate",
+        "finetune@scratch",
+        "bundle",
+        "label_issues",
+        "report",
+    ):
         assert f"Running stage '{stage}'" in out
     table = json.loads((repo / "metrics/table1.json").read_text())
     assert table["best"] == "vgg16" and table["architectures"]["vgg16"]["paper_accuracy"] == 0.67
@@ -154,8 +174,17 @@ def test_whole_pipeline_report_and_plots(tmp_path):
     predictions = (repo / "plots/evaluate/predictions.csv").read_text().splitlines()
     assert predictions[0] == "image,true,predicted,confidence" and len(predictions) == 5
     report = (repo / "metrics/report.md").read_text()
-    for title in ("Table 1", "Table 2", "Table 3 (left)", "Table 3 (right)", "Table 4 (left)", "Table 4 (right)",
-                  "Table 5", "Table 6", "final model"):
+    for title in (
+        "Table 1",
+        "Table 2",
+        "Table 3 (left)",
+        "Table 3 (right)",
+        "Table 4 (left)",
+        "Table 4 (right)",
+        "Table 5",
+        "Table 6",
+        "final model",
+    ):
         assert title in report
     assert "Data and pipelines are up to date" in dvc(repo, "status")
     dvc(repo, "plots", "show", "-o", "html")
@@ -170,7 +199,7 @@ def test_whole_pipeline_report_and_plots(tmp_path):
     assert "Data and pipelines are up to date" in status
     rerun = dvc(repo, "exp", "run", "-S", "tune.grids.lr_regularizer.regularizer=[l2,l1_l2]", "tune@lr_regularizer")
     assert "Running stage 'tune@lr_regularizer'" in rerun
-    for earlier in ("train@vgg16", "select", "tune@augmentation", "tune@initializer", "tune@optimizer"):
+    for earlier in ("train@vgg16", "select_best", "tune@augmentation", "tune@initializer", "tune@optimizer"):
         assert f"Running stage '{earlier}'" not in rerun
     step = json.loads((repo / "metrics/tune/lr_regularizer.json").read_text())
     assert [t["regularizer"] for t in step["trials"]] == ["l2", "l1_l2"]

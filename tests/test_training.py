@@ -2,40 +2,49 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+import fixtures
 import numpy as np
 import pytest
 import yaml
 
-import fixtures
-from fashioncat import training
-from fashioncat.config import Hyper
+from fashioncat.config import Augment, Hyper
 from fashioncat.errors import FashionError
-from fashioncat.inputs import Augment
+from fashioncat.model import training
+from fashioncat.model.checkpoints import load_model
+from fashioncat.model.splits import load_splits
 
 ROOT = Path(__file__).resolve().parents[1]
-HYPER = Hyper(initializer="glorot_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2",
-              l1=0.0, l2=1e-4)
+HYPER = Hyper(
+    initializer="glorot_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2", l1=0.0, l2=1e-4
+)
 
 
 def tiny_run(tmp_path: Path, name: str, splits):
-    model, result = training.train_model("vgg16", splits, HYPER, Augment(rotation=10, horizontal_flip=True),
-                                         image_size=32, batch_size=8, epochs=2, patience=0, seed=7,
-                                         checkpoints=tmp_path / name, verbose=0)
+    model, result = training.train_model(
+        "vgg16",
+        splits,
+        HYPER,
+        Augment(rotation=10, horizontal_flip=True),
+        image_size=32,
+        batch_size=8,
+        epochs=2,
+        patience=0,
+        seed=7,
+        checkpoints=tmp_path / name,
+        verbose=0,
+    )
     return training.probabilities(model, splits.images["test"]), result
 
 
 def test_same_parameters_give_identical_metrics_on_cpu(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fixtures.split_folder(tmp_path)
-    splits = training.load_splits("data/split/source", 32)
+    splits = load_splits("data/split/source", 32)
     first, result = tiny_run(tmp_path, "one", splits)
     second, again = tiny_run(tmp_path, "two", splits)
     assert result.epochs == 2 and len(result.history["loss"]) == 2
@@ -48,7 +57,7 @@ def test_corrupt_model_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "model.keras"
     bad.write_bytes(b"not a zip archive")
     with pytest.raises(FashionError, match="model.keras: not a readable Keras model"):
-        training.load_model(bad)
+        load_model(bad)
 
 
 def stage_project(tmp_path: Path, epochs: int) -> Path:
@@ -63,34 +72,22 @@ def stage_project(tmp_path: Path, epochs: int) -> Path:
 
 
 def train_command(root: Path) -> list[str]:
-    return [sys.executable, str(ROOT / "stages/train.py"), "--arch", "vgg16", "--split", "data/split/source",
-            "--model", "models/vgg16.keras", "--metrics", "metrics/vgg16.json", "--live", "live",
-            "--checkpoints", "checkpoints"]
-
-
-def test_killed_training_resumes_from_the_last_finished_epoch(tmp_path):
-    root = stage_project(tmp_path, epochs=4)
-    state = root / "checkpoints/state.json"
-    first = subprocess.Popen(train_command(root), cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.time() + 300
-    while not state.is_file() and first.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    saved = json.loads(state.read_text())
-    assert 1 <= saved["epochs"] < 4, "the run should be killed part-way"
-    assert not (root / "metrics/vgg16.json").exists()
-
-    done = subprocess.run(train_command(root), cwd=root, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"resuming from epoch {saved['epochs']} of 4" in done.stdout
-    metrics = json.loads((root / "metrics/vgg16.json").read_text())
-    assert metrics["epochs"] == 4 and metrics["resumed_from_epoch"] == saved["epochs"]
-    model = training.load_model(root / "models/vgg16.keras")
-    assert model.output_shape == (None, 2)
-    curve = (root / "live/plots/metrics/train/loss.tsv").read_text().splitlines()
-    assert len(curve) == 1 + 4  # header and one row per epoch, inherited ones replayed
-    assert not (root / "checkpoints").exists()
+    return [
+        sys.executable,
+        str(ROOT / "stages/train.py"),
+        "--arch",
+        "vgg16",
+        "--split",
+        "data/split/source",
+        "--model",
+        "models/vgg16.keras",
+        "--metrics",
+        "metrics/vgg16.json",
+        "--live",
+        "live",
+        "--checkpoints",
+        "checkpoints",
+    ]
 
 
 def test_manifest_naming_a_missing_image_stops_with_its_line(tmp_path):
@@ -107,10 +104,22 @@ def test_manifest_naming_a_missing_image_stops_with_its_line(tmp_path):
 def test_a_diverging_run_stops_and_says_why(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fixtures.split_folder(tmp_path)
-    splits = training.load_splits("data/split/source", 32)
-    wild = Hyper(initializer="he_normal", optimizer="sgd", learning_rate=1e35, decay=1.0, regularizer="none",
-                 l1=0.0, l2=0.0)
-    _, result = training.train_model("vgg16", splits, wild, None, image_size=32, batch_size=8, epochs=3,
-                                     patience=0, seed=1, checkpoints=tmp_path / "ck", verbose=0)
+    splits = load_splits("data/split/source", 32)
+    wild = Hyper(
+        initializer="he_normal", optimizer="sgd", learning_rate=1e35, decay=1.0, regularizer="none", l1=0.0, l2=0.0
+    )
+    _, result = training.train_model(
+        "vgg16",
+        splits,
+        wild,
+        None,
+        image_size=32,
+        batch_size=8,
+        epochs=3,
+        patience=0,
+        seed=1,
+        checkpoints=tmp_path / "ck",
+        verbose=0,
+    )
     assert result.diverged.startswith("loss became")
     assert result.epochs == 1  # stopped in the first epoch instead of running all three

@@ -11,27 +11,36 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fixtures
 import keras
 import numpy as np
 import pytest
 
-import fixtures
-from fashioncat import models, training, transfer, tuning
-from fashioncat.config import FinetuneConfig, Hyper, Retrain
+from fashioncat.config import Augment, FinetuneConfig, Hyper, Retrain
+from fashioncat.contracts import EXPERIMENTS, Choice, write_choice
 from fashioncat.errors import FashionError
-from fashioncat.inputs import Augment
+from fashioncat.model import models, transfer
+from fashioncat.model.checkpoints import save_model
+from fashioncat.model.splits import Splits
+from fashioncat.reporting.finetune_summary import summary
 
 ROOT = Path(__file__).resolve().parents[1]
-HYPER = Hyper(initializer="he_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2",
-              l1=0.0, l2=1e-4)
-CHOICE = tuning.Choice("vgg16", HYPER, Augment(rotation=10, horizontal_flip=True))
+HYPER = Hyper(
+    initializer="he_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2", l1=0.0, l2=1e-4
+)
+CHOICE = Choice("vgg16", HYPER, Augment(rotation=10, horizontal_flip=True))
 CLASSES = ["a", "b"]
 
 
 def finetune(batch_norm="frozen", epochs=2) -> FinetuneConfig:
     # rates far above the params.yaml ones so two tiny epochs visibly move every trained weight
-    return FinetuneConfig(epochs=epochs, patience=0, batch_norm=batch_norm,
-                          last_layer=Retrain("adam", 0.05, 1.0), whole_model=Retrain("sgd", 0.05, 0.9))
+    return FinetuneConfig(
+        epochs=epochs,
+        patience=0,
+        batch_norm=batch_norm,
+        last_layer=Retrain("adam", 0.05, 1.0),
+        whole_model=Retrain("sgd", 0.05, 0.9),
+    )
 
 
 def setup(tmp_path: Path, name: str, **kw) -> transfer.Setup:
@@ -45,22 +54,23 @@ def tiny_source(classes, size=32) -> keras.Model:
     x = keras.layers.Conv2D(4, 3, strides=2, name="conv")(x)
     x = keras.layers.BatchNormalization(name="bn")(x)
     x = keras.layers.GlobalAveragePooling2D(name="pool")(keras.layers.Activation("relu")(x))
-    network = keras.Model(image, keras.layers.Dense(len(classes), activation="softmax", name="predictions")(x),
-                          name="network")
+    network = keras.Model(
+        image, keras.layers.Dense(len(classes), activation="softmax", name="predictions")(x), name="network"
+    )
     inputs = keras.Input((size, size, 3), name="rgb_0_255")
     return keras.Model(inputs, network(keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)), name="tiny")
 
 
-def splits(classes, per_split=(12, 4, 6), size=32) -> training.Splits:
+def splits(classes, per_split=(12, 4, 6), size=32) -> Splits:
     """In-memory target splits; class k is bright in quarter k % 4, as in fixtures.split_folder."""
-    out = training.Splits(list(classes), {}, {}, {})
+    out = Splits(list(classes), {}, {}, {})
     rng = np.random.default_rng(1)
     for name, count in zip(("train", "val", "test"), per_split):
         labels = np.repeat(np.arange(len(classes)), count)
         images = rng.integers(0, 80, (len(labels), size, size, 3), dtype=np.uint8)
         for i, k in enumerate(labels):
             y, x = divmod(k % 4, 2)
-            images[i, y * size // 2:(y + 1) * size // 2, x * size // 2:(x + 1) * size // 2] += 150
+            images[i, y * size // 2 : (y + 1) * size // 2, x * size // 2 : (x + 1) * size // 2] += 150
         out.images[name], out.labels[name] = images, labels
         out.paths[name] = [f"{name}/{i}.png" for i in range(len(labels))]
     return out
@@ -79,8 +89,10 @@ def outcomes(tmp_path_factory):
     """All four experiments once on the same target data (scratch trains a real vgg16 for one epoch)."""
     tmp = tmp_path_factory.mktemp("four")
     target = splits(CLASSES)
-    done = {name: transfer.run_experiment(name, tiny_source(CLASSES), CLASSES, target, setup(tmp, name))
-            for name in ("benchmark", "last_layer", "whole_model")}
+    done = {
+        name: transfer.run_experiment(name, tiny_source(CLASSES), CLASSES, target, setup(tmp, name))
+        for name in ("benchmark", "last_layer", "whole_model")
+    }
     done["scratch"] = transfer.run_experiment("scratch", None, CLASSES, target, setup(tmp, "scratch", epochs=1))
     return done
 
@@ -102,14 +114,14 @@ def test_every_experiment_reports_sane_numbers(outcomes):
 
 def test_summary_compares_with_the_paper(outcomes):
     results = {name: transfer.report(o) for name, o in outcomes.items()}
-    table = transfer.summary(results)
+    table = summary(results)
     expected = 1 - results["whole_model"]["fit_seconds"] / results["scratch"]["fit_seconds"]
     assert table["time_saved"] == pytest.approx(expected, abs=1e-4)
     assert table["paper_time_saved"] == 0.6 and table["paper_accuracy_gap"] == pytest.approx(-0.025)
     assert table["experiments"]["whole_model"]["paper_accuracy"] == 0.625
     del results["scratch"]
     with pytest.raises(FashionError, match="no results for scratch"):
-        transfer.summary(results)
+        summary(results)
 
 
 def test_last_layer_changes_the_classifier_only(tmp_path):
@@ -162,8 +174,9 @@ def test_benchmark_matches_classes_by_name():
     target = splits(["a", "b", "c"])
     plain = transfer.benchmark(source, ["a", "b", "c"], target)
     order = [2, 0, 1]  # the target lists the same classes as c, a, b
-    permuted = training.Splits(["c", "a", "b"], target.images, {k: np.argsort(order)[v] for k, v in
-                                                                target.labels.items()}, target.paths)
+    permuted = Splits(
+        ["c", "a", "b"], target.images, {k: np.argsort(order)[v] for k, v in target.labels.items()}, target.paths
+    )
     again = transfer.benchmark(source, ["a", "b", "c"], permuted)
     assert again["accuracy"] == plain["accuracy"] and again["f1_macro"] == plain["f1_macro"]
     np.testing.assert_allclose(again["probabilities"], plain["probabilities"][:, order])
@@ -186,22 +199,42 @@ def stage_project(tmp_path: Path) -> Path:
     shutil.copytree(tmp_path / "data/split/source", tmp_path / "data/split/target")
     shutil.copyfile(ROOT / "params.yaml", tmp_path / "params.yaml")
     shutil.copytree(ROOT / "config", tmp_path / "config")
-    tuning.write_choice(tmp_path / "data/tune/lr_decay.json", CHOICE)
+    write_choice(tmp_path / "data/tune/lr_decay.json", CHOICE)
     return tmp_path
 
 
 def finetune_command(experiment: str, model: str) -> list[str]:
-    return [sys.executable, str(ROOT / "stages/finetune.py"), "--experiment", experiment, "--model", model,
-            "--choice", "data/tune/lr_decay.json", "--split", "data/split/target",
-            "--source-classes", "data/split/source/classes.json", "--out-model", f"models/finetune/{experiment}.keras",
-            "--confusion-png", f"plots/finetune/{experiment}.png", "--live", f"dvclive/finetune/{experiment}",
-            "--checkpoints", f"checkpoints/finetune/{experiment}", "--metrics", f"metrics/finetune/{experiment}.json"]
+    return [
+        sys.executable,
+        str(ROOT / "stages/finetune.py"),
+        "--experiment",
+        experiment,
+        "--model",
+        model,
+        "--choice",
+        "data/tune/lr_decay.json",
+        "--split",
+        "data/split/target",
+        "--source-classes",
+        "data/split/source/classes.json",
+        "--out-model",
+        f"models/finetune/{experiment}.keras",
+        "--confusion-png",
+        f"plots/finetune/{experiment}.png",
+        "--live",
+        f"dvclive/finetune/{experiment}",
+        "--checkpoints",
+        f"checkpoints/finetune/{experiment}",
+        "--metrics",
+        f"metrics/finetune/{experiment}.json",
+    ]
 
 
 def test_stage_missing_model_is_a_one_line_error(tmp_path):
     root = stage_project(tmp_path)
-    done = subprocess.run(finetune_command("whole_model", "models/final.keras"), cwd=root, capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        finetune_command("whole_model", "models/final.keras"), cwd=root, capture_output=True, text=True
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1] == "error: models/final.keras: file not found"
     assert not (root / "metrics/finetune/whole_model.json").exists()
@@ -209,24 +242,26 @@ def test_stage_missing_model_is_a_one_line_error(tmp_path):
 
 def test_benchmark_and_summary_stages(tmp_path, outcomes):
     root = stage_project(tmp_path)
-    training.save_model(tiny_source(CLASSES), root / "models/final.keras")
-    done = subprocess.run(finetune_command("benchmark", "models/final.keras"), cwd=root, capture_output=True,
-                          text=True)
+    save_model(tiny_source(CLASSES), root / "models/final.keras")
+    done = subprocess.run(finetune_command("benchmark", "models/final.keras"), cwd=root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads((root / "metrics/finetune/benchmark.json").read_text())
     assert report["experiment"] == "benchmark" and report["n"] == 8 and "probabilities" not in report
     assert filecmp.cmp(root / "models/final.keras", root / "models/finetune/benchmark.keras", shallow=False)
     assert (root / "plots/finetune/benchmark.png").stat().st_size > 0
-    assert json.loads((root / "dvclive/finetune/benchmark/metrics.json").read_text())["test"]["accuracy"] == \
-        report["accuracy"]
+    assert (
+        json.loads((root / "dvclive/finetune/benchmark/metrics.json").read_text())["test"]["accuracy"]
+        == report["accuracy"]
+    )
     for name in ("last_layer", "whole_model", "scratch"):  # the other three from the library run
         (root / f"metrics/finetune/{name}.json").write_text(json.dumps(transfer.report(outcomes[name])))
     # in this process: a second TensorFlow start-up would double the test's time
     summary_stage = runpy.run_path(str(ROOT / "stages/finetune_summary.py"))
     plots = root / "plots/finetune"
-    args = argparse.Namespace(metrics_dir=str(root / "metrics/finetune"), plot=str(plots / "tradeoff.png"),
-                              bars=str(plots / "table6.png"))
+    args = argparse.Namespace(
+        metrics_dir=str(root / "metrics/finetune"), plot=str(plots / "tradeoff.png"), bars=str(plots / "table6.png")
+    )
     table = summary_stage["main"](args, None)
-    assert set(table["experiments"]) == set(transfer.EXPERIMENTS) and table["time_saved"] is not None
+    assert set(table["experiments"]) == set(EXPERIMENTS) and table["time_saved"] is not None
     assert table["experiments"]["benchmark"]["accuracy"] == report["accuracy"]
     assert (plots / "tradeoff.png").is_file() and (plots / "table6.png").is_file()

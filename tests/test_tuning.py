@@ -5,16 +5,30 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import fixtures
 import numpy as np
 import pytest
 
-import fixtures
-from fashioncat import config, paper, training, tuning
-from fashioncat.config import Hyper
-from fashioncat.inputs import Augment
+from fashioncat import config
+from fashioncat.config import Augment, Hyper
+from fashioncat.contracts import STEPS, Choice, read_choice, write_choice
+from fashioncat.model import tuning
+from fashioncat.model.splits import load_splits
+from fashioncat.reporting import paper
 
-START = tuning.Choice("vgg16", Hyper(initializer="glorot_uniform", optimizer="adam", learning_rate=0.001, decay=0.9,
-                                     regularizer="l1", l1=1e-5, l2=1e-4), Augment())
+START = Choice(
+    "vgg16",
+    Hyper(
+        initializer="glorot_uniform",
+        optimizer="adam",
+        learning_rate=0.001,
+        decay=0.9,
+        regularizer="l1",
+        l1=1e-5,
+        l2=1e-4,
+    ),
+    Augment(),
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +38,7 @@ def data(tmp_path_factory):
     here = os.getcwd()
     os.chdir(root)  # manifests name images relative to the repository root
     try:
-        splits = training.load_splits("data/split/source", 32, names=("train", "val"))
+        splits = load_splits("data/split/source", 32, names=("train", "val"))
     finally:
         os.chdir(here)
     return tuning.trial_data(splits, 0, 7)
@@ -41,8 +55,12 @@ def test_rounds_follow_the_paper():
     assert [len(r) for r in augmentation] == [4, 4, 4, 2]
     (pairs,) = tuning.rounds("lr_regularizer", grids.lr_regularizer)
     assert len(pairs) == 9 and pairs[0] == {"learning_rate": 0.01, "regularizer": "l1"}
-    assert all(paper.tuning_accuracy(step, c) is not None
-               for step in tuning.STEPS for r in tuning.rounds(step, getattr(grids, step)) for c in r)
+    assert all(
+        paper.tuning_accuracy(step, c) is not None
+        for step in STEPS
+        for r in tuning.rounds(step, getattr(grids, step))
+        for c in r
+    )
 
 
 def test_a_reused_model_trains_exactly_as_a_fresh_one(data):
@@ -63,13 +81,19 @@ def test_the_penalty_is_the_configured_one(data):
     shared = runner(data)
     shared.run(START, {}, epochs=1, patience=0)
     model = shared._model
-    kernels = [layer.kernel for layer in model._flatten_layers() if hasattr(layer, "kernel_regularizer")
-               and hasattr(layer, "kernel")]
+    kernels = [
+        layer.kernel
+        for layer in model._flatten_layers()
+        if hasattr(layer, "kernel_regularizer") and hasattr(layer, "kernel")
+    ]
     for choice in ("l1", "l2", "l1_l2", "none"):
         hyper = dataclasses.replace(START.hyper, regularizer=choice)
         shared.strengths.set(hyper)
-        expected = sum(float(np.abs(k.numpy()).sum()) * (hyper.l1 if "l1" in choice else 0)
-                       + float(np.square(k.numpy()).sum()) * (hyper.l2 if "l2" in choice else 0) for k in kernels)
+        expected = sum(
+            float(np.abs(k.numpy()).sum()) * (hyper.l1 if "l1" in choice else 0)
+            + float(np.square(k.numpy()).sum()) * (hyper.l2 if "l2" in choice else 0)
+            for k in kernels
+        )
         assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
 
 
@@ -107,12 +131,28 @@ def test_an_interrupted_step_resumes_its_finished_trials(tmp_path):
     memo = tuning.Memo(tmp_path / "trials.json", "key")
     tuning.run_step("initializer", grid, START, ScoredRunner({}), memo, epochs=1, patience=0, log=lambda _: None)
     again = ScoredRunner({})
-    tuning.run_step("initializer", grid, START, again, tuning.Memo(tmp_path / "trials.json", "key"), epochs=1,
-                    patience=0, log=lambda _: None)
+    tuning.run_step(
+        "initializer",
+        grid,
+        START,
+        again,
+        tuning.Memo(tmp_path / "trials.json", "key"),
+        epochs=1,
+        patience=0,
+        log=lambda _: None,
+    )
     assert again.calls == []
     other = ScoredRunner({})
-    tuning.run_step("initializer", grid, START, other, tuning.Memo(tmp_path / "trials.json", "changed"), epochs=1,
-                    patience=0, log=lambda _: None)
+    tuning.run_step(
+        "initializer",
+        grid,
+        START,
+        other,
+        tuning.Memo(tmp_path / "trials.json", "changed"),
+        epochs=1,
+        patience=0,
+        log=lambda _: None,
+    )
     assert len(other.calls) == 2
 
 
@@ -133,5 +173,5 @@ def test_stratified_subset_is_balanced_and_seeded():
 
 def test_choice_files_round_trip(tmp_path):
     chosen = START.with_changes({"optimizer": "adadelta", "zoom": 0.05})
-    tuning.write_choice(tmp_path / "c.json", chosen)
-    assert tuning.read_choice(tmp_path / "c.json") == chosen
+    write_choice(tmp_path / "c.json", chosen)
+    assert read_choice(tmp_path / "c.json") == chosen

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fashioncat import annotation
+from fashioncat.annotate import cli
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fashioncat", description=__doc__)
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    annotation.add_command(commands)
+    cli.add_command(commands)
     args = p.parse_args(argv)
     return args.handler(args)
 

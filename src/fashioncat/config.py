@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -16,11 +17,11 @@ from pathlib import Path
 
 import yaml
 
-from .errors import FashionError
+from fashioncat.errors import FashionError
 
 FORMATS = ("deepfashion", "imaterialist")
 FITS = ("stretch", "pad")
-# Names only: fashioncat.models maps them to Keras objects (this module must not import TensorFlow).
+# Names only: fashioncat.model.models maps them to Keras objects (this module must not import TensorFlow).
 ARCHITECTURES = ("vgg16", "resnet50", "resnet50v2")
 INITIALIZERS = ("random_normal", "he_normal", "glorot_normal", "zeros", "he_uniform", "glorot_uniform")
 OPTIMIZERS = ("adam", "adadelta", "adamax", "adagrad", "sgd")
@@ -46,8 +47,7 @@ class Hyper:
             _one_of(self, key, name, known)
         _positive(self, key, "learning_rate")
         _non_negative(self, key, "l1", "l2")
-        if not 0 < self.decay <= 1:
-            raise FashionError(f"params.yaml: {key}.decay must be in (0, 1], not {self.decay!r}")
+        _decay(self.decay, _join(key, "decay"))
 
 
 @dataclass(frozen=True)
@@ -135,23 +135,39 @@ class SplitConfig:
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
-    """ImageDataGenerator's meaning: rotation and shear in degrees, zoom as a +/- fraction."""
+class Augment:
+    """The paper's augmentation knobs, with Keras' classic `ImageDataGenerator` meaning.
 
-    rotation: float
-    shear: float
-    zoom: float
-    horizontal_flip: bool
+    rotation: degrees, angle uniform in [-rotation, rotation].
+    shear: DEGREES (as `shear_range`), angle uniform in [-shear, shear]; the
+        paper's "shear 0.2" is therefore a 0.2 degree shear, not 20 %.
+    zoom: factors zx, zy drawn independently, uniform in [1 - zoom, 1 + zoom].
+    horizontal_flip: mirror left-right with probability 0.5.
+
+    The defaults (all off) serve code; in params.yaml every key is required.
+    """
+
+    rotation: float = 0
+    shear: float = 0
+    zoom: float = 0
+    horizontal_flip: bool = False
 
     def check(self, key: str) -> None:
         _non_negative(self, key, "rotation", "shear", "zoom")
         if self.zoom >= 1:
-            raise FashionError(f"params.yaml: {key}.zoom must be below 1, not {self.zoom!r}")
+            raise FashionError(f"params.yaml: {_join(key, 'zoom')} must be below 1, not {self.zoom!r}")
+
+    @property
+    def active(self) -> bool:
+        """Whether any transform is on; when not, batches pass through untouched."""
+        return bool(self.rotation or self.shear or self.zoom or self.horizontal_flip)
 
 
 @dataclass(frozen=True)
 class Override:
     """Per-architecture changes to the shared training settings; unset keys inherit them."""
+
+    partial: typing.ClassVar[bool] = True  # keys may be left out of params.yaml
 
     epochs: int | None = None
     initializer: str | None = None
@@ -170,7 +186,7 @@ class TrainConfig:
     epochs: int
     patience: int
     hyper: Hyper
-    augment: AugmentConfig
+    augment: Augment
     architectures: dict[str, Override]
 
     def check(self, key: str) -> None:
@@ -178,14 +194,17 @@ class TrainConfig:
         _non_negative(self, key, "patience")
         if self.image_size < 32:
             raise FashionError(f"params.yaml: {key}.image_size must be at least 32 (keras.applications' minimum)")
-        for name, override in self.architectures.items():
+        for name in self.architectures:
             if name not in ARCHITECTURES:
                 raise FashionError(f"params.yaml: {key}.architectures.{name} is not one of {', '.join(ARCHITECTURES)}")
             self.hyper_for(name).check(f"{key}.architectures.{name}")
 
     def hyper_for(self, architecture: str) -> Hyper:
-        changes = {k: v for k, v in dataclasses.asdict(self.architectures[architecture]).items()
-                   if v is not None and k != "epochs"}
+        changes = {
+            k: v
+            for k, v in dataclasses.asdict(self.architectures[architecture]).items()
+            if v is not None and k != "epochs"
+        }
         return dataclasses.replace(self.hyper, **changes)
 
     def epochs_for(self, architecture: str) -> int:
@@ -267,8 +286,7 @@ class Grids:
             if lr <= 0:
                 raise FashionError(f"params.yaml: {key}: learning rate {lr!r} must be positive")
         for decay in self.lr_decay.decay:
-            if not 0 < decay <= 1:
-                raise FashionError(f"params.yaml: {key}.lr_decay.decay: {decay!r} must be in (0, 1]")
+            _decay(decay, f"{key}.lr_decay.decay")
         if any(z >= 1 for z in self.augmentation.zoom):
             raise FashionError(f"params.yaml: {key}.augmentation.zoom values must be below 1")
 
@@ -302,8 +320,7 @@ class Retrain:
     def check(self, key: str) -> None:
         _one_of(self, key, "optimizer", OPTIMIZERS)
         _positive(self, key, "learning_rate")
-        if not 0 < self.decay <= 1:
-            raise FashionError(f"params.yaml: {key}.decay must be in (0, 1], not {self.decay!r}")
+        _decay(self.decay, _join(key, "decay"))
 
 
 @dataclass(frozen=True)
@@ -379,8 +396,7 @@ def build(cls, raw, key: str):
     unknown = [k for k in raw if k not in names]
     if unknown:
         raise FashionError(f"params.yaml: unknown key {_join(key, unknown[0])} (allowed: {', '.join(names)})")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw and f.default is dataclasses.MISSING
-               and f.default_factory is dataclasses.MISSING]
+    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw and not getattr(cls, "partial", False)]
     if missing:
         raise FashionError(f"params.yaml: missing key {_join(key, missing[0])}")
     values = {name: _convert(hints[name], raw[name], _join(key, name)) for name in names if name in raw}
@@ -412,7 +428,13 @@ def _convert(hint, value, key: str):
     return _scalar(hint, value, key)
 
 
+# YAML 1.1 (PyYAML) reads 1e-5 as a string: it wants a dot in the mantissa (1.0e-5).
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _scalar(hint, value, key: str):
+    if hint is float and isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+        return float(value)
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is bool and not isinstance(value, bool):
@@ -434,6 +456,12 @@ def _non_negative(obj, key: str, *names: str) -> None:
     for name in names:
         if getattr(obj, name) < 0:
             raise FashionError(f"params.yaml: {_join(key, name)} must not be negative, not {getattr(obj, name)!r}")
+
+
+def _decay(value: float, key: str) -> None:
+    """The learning rate is multiplied by `decay` after every epoch: 1 keeps it, 0 or above 1 make no sense."""
+    if not 0 < value <= 1:
+        raise FashionError(f"params.yaml: {key} must be in (0, 1], not {value!r}")
 
 
 def _one_of(obj, key: str, name: str, allowed: tuple[str, ...]) -> None:

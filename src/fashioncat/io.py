@@ -12,8 +12,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
 
 def _umask() -> int:
@@ -104,3 +104,8 @@ def contained(root: str | os.PathLike, relative: str) -> Path | None:
     root = Path(root).resolve()
     path = (root / relative).resolve()
     return path if path.is_relative_to(root) else None
+
+
+def usable_cores() -> int:
+    """CPUs this process may run on (the affinity mask, not the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

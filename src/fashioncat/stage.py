@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
-from . import config
-from .errors import FashionError
-from .io import write_json
+from fashioncat import config
+from fashioncat.errors import FashionError
+from fashioncat.io import write_json
 
 
 def parser(description: str, *, dataset: bool = False) -> argparse.ArgumentParser:

@@ -1,0 +1,119 @@
+"""Likely label errors in the source test split, found by confident learning (cleanlab).
+
+Confident learning needs out-of-sample predicted probabilities: the model must
+not have trained on the images it judges, or it has memorised their labels,
+wrong ones included. The test split is the one part of the data the final
+model never saw, so that is what is examined; checking the training images
+too would need cross-validated predictions (k extra trainings).
+
+cleanlab estimates, per class pair, how often one label stands for another
+(the confident joint), then flags as many examples as that estimate says are
+mislabelled; the flagged ones are ranked by self-confidence, the probability
+the model gives the label the image has, lowest first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fashioncat.data.images import ImageProblem, open_rgb
+from fashioncat.errors import FashionError
+from fashioncat.io import write_csv
+from fashioncat.model import training
+from fashioncat.model.checkpoints import load_model
+from fashioncat.model.splits import load_splits
+from fashioncat.reporting import plots
+
+COLUMNS = ("image", "given", "suggested", "given_label_probability", "suggested_probability", "rank")
+RANKED_BY = "self_confidence"
+
+
+def find(labels: np.ndarray, pred_probs: np.ndarray, filter_by: str) -> np.ndarray:
+    """Indices of likely mislabelled examples, most likely first."""
+    try:
+        from cleanlab.filter import find_label_issues
+    except ImportError:
+        raise FashionError(
+            "label issues need cleanlab, which is not installed: "
+            "pip install -r requirements.txt (it pins cleanlab==2.9.0)"
+        ) from None
+    # n_jobs=1: cleanlab otherwise forks worker processes, which can hang once TensorFlow has started
+    # its threads; on a test split the work takes milliseconds anyway
+    ranked = find_label_issues(
+        np.asarray(labels), np.asarray(pred_probs), filter_by=filter_by, return_indices_ranked_by=RANKED_BY, n_jobs=1
+    )
+    return np.asarray(ranked, dtype=np.int64)
+
+
+def rows(
+    ranked: Sequence[int], paths: Sequence[str], labels: np.ndarray, pred_probs: np.ndarray, classes: Sequence[str]
+) -> list[dict]:
+    """One CSV row per flagged image, in rank order; `suggested` is the model's top class."""
+    out = []
+    for rank, i in enumerate(ranked, 1):
+        given, suggested = int(labels[i]), int(np.argmax(pred_probs[i]))
+        out.append(
+            {
+                "image": paths[i],
+                "given": classes[given],
+                "suggested": classes[suggested],
+                "given_label_probability": round(float(pred_probs[i, given]), 4),
+                "suggested_probability": round(float(pred_probs[i, suggested]), 4),
+                "rank": rank,
+            }
+        )
+    return out
+
+
+def contact_sheet(found: list[dict], path: str | Path, title: str) -> None:
+    """The flagged images with their given and suggested labels, read at the resolution stored on disk."""
+    pictures, captions = [], []
+    for row in found:
+        try:
+            pictures.append(np.asarray(open_rgb(row["image"])))
+        except ImageProblem as problem:
+            raise FashionError(f"{row['image']}: {problem}") from None
+        captions.append(
+            f"#{row['rank']} given: {row['given']} ({row['given_label_probability']:.2f})\n"
+            f"suggested: {row['suggested']} ({row['suggested_probability']:.2f})"
+        )
+    plots.contact_sheet_png(pictures, captions, path, title)
+
+
+def run(
+    model_path: str | Path,
+    split_dir: str | Path,
+    csv_path: str | Path,
+    png_path: str | Path,
+    *,
+    filter_by: str,
+    sheet: int,
+) -> dict:
+    """Predict the test split, flag likely label errors, write the CSV and the contact sheet; return counts."""
+    model = load_model(model_path)
+    splits = load_splits(split_dir, model.input_shape[1], names=("test",))
+    probs = training.probabilities(model, splits.images["test"])
+    labels = splits.labels["test"]
+    try:
+        ranked = find(labels, probs, filter_by)
+    except ValueError as exc:  # cleanlab's checks of its inputs, e.g. a class absent from the split
+        raise FashionError(f"{Path(split_dir) / 'test.csv'}: cleanlab cannot use this split ({exc})") from None
+    found = rows(ranked, splits.paths["test"], labels, probs, splits.classes)
+    write_csv(csv_path, found, COLUMNS)
+    contact_sheet(
+        found[:sheet],
+        png_path,
+        f"Likely label errors: {len(found)} of {len(labels)} test images "
+        f"(cleanlab {filter_by}); top {min(sheet, len(found))}",
+    )
+    return {
+        "issues": len(found),
+        "n": int(len(labels)),
+        "method": filter_by,
+        "ranked_by": RANKED_BY,
+        "share": round(len(found) / len(labels), 4),
+        "model": str(model_path),
+    }

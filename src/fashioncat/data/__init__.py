@@ -1,0 +1,1 @@
+"""The data half: read, fetch, crop, balance and split datasets. Never imports TensorFlow."""

@@ -1,0 +1,113 @@
+"""The download stage's work: bring a raw dataset into data/raw/<name>/.
+
+DeepFashion comes from a folder or an archive and is copied (hard links when
+the file system allows). iMaterialist comes as JSON with image URLs; only the
+images whose labels map to exactly one class are fetched, concurrently, and a
+re-run fetches only what is still missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from fashioncat.data.classmap import ClassMap
+from fashioncat.config import DownloadConfig
+from fashioncat.data.datasets import deepfashion, imaterialist
+from fashioncat.errors import FashionError
+from fashioncat.data.fetch import extract_archive, fetch_all
+from fashioncat.io import atomic_dir, write_bytes, write_csv
+
+FAILURE_FIELDS = ("origin", "url", "reason")
+
+
+def deepfashion_tree(location: Path, out: Path) -> dict:
+    """Copy (or extract) a DeepFashion tree into `out`; return file and byte counts."""
+    if not location.exists():
+        raise FashionError(f"{location}: DeepFashion location does not exist (datasets.source.location)")
+    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as scratch:
+        if location.is_file():
+            extract_archive(location, Path(scratch))
+            location = _dataset_root(Path(scratch))
+        deepfashion.check_layout(location)
+        with atomic_dir(out) as tmp:
+            files, size = _link_tree(location, tmp)
+    return {"files": files, "bytes": size}
+
+
+def _remove_unlisted(images: Path, wanted: set[Path]) -> int:
+    """Delete images an earlier run fetched that the current JSON no longer lists; return how many."""
+    stale = [p for p in images.rglob("*") if p.is_file() and p not in wanted] if images.is_dir() else []
+    for path in stale:
+        path.unlink()
+    return len(stale)
+
+
+def _dataset_root(folder: Path) -> Path:
+    """The folder inside an extracted archive that holds Anno/list_category_img.txt."""
+    found = sorted(folder.rglob(deepfashion.CATEGORY))
+    if not found:
+        raise FashionError(f"archive has no {deepfashion.CATEGORY}")
+    return found[0].parent.parent
+
+
+def _link_tree(src: Path, dest: Path) -> tuple[int, int]:
+    files = size = 0
+    for folder in ("Anno", "Eval", "img"):
+        for path in sorted((src / folder).rglob("*")) if (src / folder).is_dir() else []:
+            if path.is_file() and not path.is_symlink():
+                target = dest / path.relative_to(src)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(path, target)
+                except OSError:
+                    shutil.copyfile(path, target)
+                files += 1
+                size += path.stat().st_size
+    return files, size
+
+
+def imaterialist_images(location: Path, out: Path, classmap: ClassMap, settings: DownloadConfig, seed: int) -> dict:
+    """Fetch the usable images listed in the JSON files at `location` into `out`; return a report."""
+    if not location.exists():
+        raise FashionError(f"{location}: iMaterialist location does not exist (datasets.target.location)")
+    report: Counter = Counter()
+    failures, jobs = [], []
+    files = imaterialist.annotation_files(location)
+    for path in files:
+        all_entries = imaterialist.entries(path, classmap)
+        report.update(e.problem for e in all_entries if e.problem)
+        picked = imaterialist.chosen(all_entries, settings.max_per_class, seed)
+        report["not selected (max_per_class)"] += sum(1 for e in all_entries if not e.problem) - len(picked)
+        jobs += [(entry, path.parent) for entry in picked]
+        write_bytes(out / imaterialist.ANNOTATIONS / path.name, path.read_bytes())
+    results = []
+    for base in dict.fromkeys(base for _, base in jobs):
+        batch = [entry for entry, b in jobs if b == base]
+        results += zip(
+            batch,
+            fetch_all(
+                [(e.url, out / imaterialist.image_path(e)) for e in batch],
+                base_dir=base,
+                workers=settings.workers,
+                timeout_s=settings.timeout_s,
+                retries=settings.retries,
+                max_bytes=settings.max_bytes,
+            ),
+        )
+    for entry, result in results:
+        report[result.status] += 1
+        if result.status == "failed":
+            failures.append({"origin": entry.origin, "url": entry.url, "reason": result.reason})
+    stale = _remove_unlisted(out / imaterialist.IMAGES, {out / imaterialist.image_path(e) for e, _ in jobs})
+    stale += _remove_unlisted(out / imaterialist.ANNOTATIONS, {out / imaterialist.ANNOTATIONS / p.name for p in files})
+    write_csv(out / "failures.csv", failures, FAILURE_FIELDS)
+    return {
+        "entries": sum(report.values()),
+        **dict(sorted(report.items())),
+        "failure_reasons": dict(Counter(f["reason"] for f in failures)),
+        "stale_removed": stale,
+    }

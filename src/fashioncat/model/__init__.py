@@ -1,0 +1,1 @@
+"""The model half: input pipelines, architectures, training, tuning, transfer and evaluation."""

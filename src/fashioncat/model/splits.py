@@ -1,0 +1,92 @@
+"""The decoded splits of a dataset, and the train/val batches every training builds from them.
+
+Images are decoded once into memory (`inputs.decode_all`); training, tuning and transfer
+all make their batches with `train_val`, so the three can never feed a model differently.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fashioncat.config import Augment
+from fashioncat.io import read_json
+from fashioncat.model import inputs
+
+
+@dataclass
+class Splits:
+    """Decoded images and labels of a dataset's splits, decoded once and reused."""
+
+    classes: list[str]
+    images: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    paths: dict[str, list[str]]
+
+    def digest(self, names=("train", "val")) -> str:
+        """A digest of the pixels and labels of `names`, to tie a checkpoint to the data it saw."""
+        h = hashlib.sha256("\n".join(self.classes).encode())
+        for name in names:
+            h.update(name.encode())
+            h.update(np.ascontiguousarray(self.images[name]).tobytes())
+            h.update(np.ascontiguousarray(self.labels[name]).tobytes())
+        return h.hexdigest()[:16]
+
+
+def load_splits(split_dir: str | Path, image_size: int, names=("train", "val", "test")) -> Splits:
+    split_dir = Path(split_dir)
+    classes = read_json(split_dir / "classes.json")
+    splits = Splits(classes, {}, {}, {})
+    for name in names:
+        paths, labels = inputs.load_split(split_dir / f"{name}.csv", classes)
+        splits.images[name] = inputs.decode_all(list(paths), image_size)
+        splits.labels[name], splits.paths[name] = labels, list(paths)
+    return splits
+
+
+@dataclass(frozen=True)
+class TrainBatches:
+    """The training split as shuffled, augmented batches, for any run of epochs (see `inputs.dataset`)."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    num_classes: int
+    batch_size: int
+    augment: Augment
+    seed: int
+
+    @property
+    def steps(self) -> int:
+        """Batches per epoch."""
+        return -(-len(self.labels) // self.batch_size)
+
+    def epochs(self, first: int, last: int):
+        """Epochs first .. last - 1, back to back, as one tf.data.Dataset."""
+        return inputs.dataset(
+            self.images,
+            self.labels,
+            num_classes=self.num_classes,
+            batch_size=self.batch_size,
+            augment=self.augment,
+            shuffle=True,
+            seed=self.seed,
+            epochs=(first, last),
+        )
+
+
+def train_val(splits: Splits, augment: Augment, *, batch_size: int, seed: int):
+    """Training batches (shuffled, augmented, by epoch) and validation batches (in order, as they are)."""
+    train = TrainBatches(splits.images["train"], splits.labels["train"], len(splits.classes), batch_size, augment, seed)
+    val = inputs.dataset(
+        splits.images["val"],
+        splits.labels["val"],
+        num_classes=len(splits.classes),
+        batch_size=batch_size,
+        augment=None,
+        shuffle=False,
+        seed=seed,
+    )
+    return train, val

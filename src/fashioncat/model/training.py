@@ -1,0 +1,218 @@
+"""Fitting a model: determinism, per-epoch progress and logs, resume, timing.
+
+A run that is interrupted (Ctrl-C, a killed process) leaves a checkpoint of its
+last finished epoch under its checkpoint folder (see `checkpoints`); the next run
+with the same fingerprint (same parameters and data) resumes there instead of
+starting over. The checkpoint folder is not a DVC output, so `dvc repro` does not
+delete it.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fashioncat.config import Augment, Hyper
+from fashioncat.model import evaluation, models
+from fashioncat.model.checkpoints import fingerprint, read_checkpoint, save_checkpoint
+from fashioncat.model.splits import Splits, TrainBatches, train_val
+
+
+def make_deterministic(seed: int) -> None:
+    """Same seed, same parameters, same CPU: same weights and metrics."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+@dataclass
+class Result:
+    history: dict[str, list[float]] = field(default_factory=dict)
+    epochs: int = 0
+    fit_seconds: float = 0.0
+    resumed_from: int = 0
+    diverged: str = ""  # why training stopped early because of NaN/inf loss, else ""
+
+
+class _Checkpoint(keras.callbacks.Callback):
+    """Saves model and state after every epoch, atomically; tracks wall time of fit."""
+
+    def __init__(self, folder: Path, fingerprint: str, result: Result):
+        super().__init__()
+        self.folder, self.fingerprint, self.result = folder, fingerprint, result
+        self.started = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.result.fit_seconds += time.perf_counter() - self.started
+        for key, value in (logs or {}).items():
+            self.result.history.setdefault(key, []).append(float(value))
+        self.result.epochs = epoch + 1
+        if not all(math.isfinite(float(v)) for v in (logs or {}).values()):
+            return  # never checkpoint a diverged model
+        save_checkpoint(self.folder, self.model, {"fingerprint": self.fingerprint, **asdict(self.result)})
+
+
+class Diverged(keras.callbacks.Callback):
+    """Stops training at the first non-finite batch loss and records why in `result.diverged`."""
+
+    def __init__(self, result: Result):
+        super().__init__()
+        self.result = result
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.result.diverged = f"loss became {float(loss)} at batch {batch + 1}"
+            self.model.stop_training = True
+
+
+def resume_state(folder: Path, fingerprint: str) -> tuple[keras.Model | None, Result]:
+    """The model and result saved by an interrupted run with the same fingerprint, if any."""
+    model, state = read_checkpoint(folder, fingerprint)
+    if model is None:
+        return None, Result()
+    result = Result(**state)
+    result.resumed_from = result.epochs
+    return model, result
+
+
+def fit(
+    model: keras.Model,
+    train: TrainBatches,
+    val,
+    *,
+    epochs: int,
+    patience: int,
+    checkpoints: Path,
+    fingerprint: str,
+    live_dir: Path | None = None,
+    callbacks: tuple = (),
+    verbose: int = 2,
+) -> tuple[keras.Model, Result]:
+    """Train (or resume training) `model`; return the trained model and what happened.
+
+    `model` must already be compiled. `patience` > 0 stops early when the
+    validation loss has not improved for that many epochs and keeps the best
+    weights. `live_dir` receives dvclive curves. On success the checkpoint
+    folder is removed.
+    """
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    saved, result = resume_state(checkpoints, fingerprint)
+    if saved is not None:
+        model = saved
+        print(f"resuming from epoch {result.epochs} of {epochs} (checkpoint in {checkpoints})", flush=True)
+    hooks = [*callbacks, _Checkpoint(checkpoints, fingerprint, result), Diverged(result)]
+    if live_dir is not None:
+        hooks.append(LiveLog(live_dir, result.history))
+    if patience > 0:
+        hooks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True))
+    if result.epochs < epochs:
+        model.fit(
+            train.epochs(result.epochs, epochs),
+            steps_per_epoch=train.steps,
+            validation_data=val,
+            epochs=epochs,
+            initial_epoch=result.epochs,
+            callbacks=hooks,
+            shuffle=False,
+            verbose=verbose,
+        )
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    return model, result
+
+
+def compile_model(model: keras.Model, optimizer) -> keras.Model:
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _metric_name(key: str) -> str:
+    return f"val/{key[4:]}" if key.startswith("val_") else f"train/{key}"
+
+
+class LiveLog(keras.callbacks.Callback):
+    """Per-epoch curves for `dvc plots`: train/<metric> and val/<metric> against the epoch.
+
+    A fresh dvclive folder is written on every run; a resumed run replays the
+    epochs it inherited first, so the curves never have a gap.
+    """
+
+    def __init__(self, folder: str | Path, inherited: dict[str, list[float]]):
+        super().__init__()
+        from dvclive import Live
+
+        # dvcyaml=None: dvclive must not rewrite the hand-written dvc.yaml
+        self.live = Live(str(folder), dvcyaml=None, save_dvc_exp=False, report=None)
+        for epoch in range(len(next(iter(inherited.values()), []))):
+            self._log({key: values[epoch] for key, values in inherited.items()})
+
+    def _log(self, logs: dict) -> None:
+        for key, value in logs.items():
+            if key != "learning_rate":
+                self.live.log_metric(_metric_name(key), float(value))
+        self.live.next_step()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._log(logs or {})
+
+    def on_train_end(self, logs=None):
+        self.live.end()
+
+
+def train_model(
+    architecture: str,
+    splits: Splits,
+    hyper: Hyper,
+    augment: Augment,
+    *,
+    image_size: int,
+    batch_size: int,
+    epochs: int,
+    patience: int,
+    seed: int,
+    checkpoints: Path,
+    live_dir: Path | None = None,
+    verbose: int = 2,
+) -> tuple[keras.Model, Result]:
+    """Build `architecture` from scratch and train it on the train split, validating on val."""
+    make_deterministic(seed)
+    model = models.build(architecture, len(splits.classes), image_size, hyper)
+    compile_model(model, models.optimizer(hyper))
+    train, val = train_val(splits, augment, batch_size=batch_size, seed=seed)
+    key = fingerprint(
+        architecture, asdict(hyper), asdict(augment), image_size, batch_size, epochs, patience, seed, splits.digest()
+    )
+    return fit(
+        model,
+        train,
+        val,
+        epochs=epochs,
+        patience=patience,
+        checkpoints=checkpoints,
+        fingerprint=key,
+        live_dir=live_dir,
+        callbacks=(models.EpochDecay(hyper.learning_rate, hyper.decay),),
+        verbose=verbose,
+    )
+
+
+def probabilities(model: keras.Model, images, batch_size: int = 64):
+    """Class probabilities for uint8 images, in order."""
+    return np.asarray(model.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype="float64")
+
+
+def scores(model: keras.Model, splits: Splits, names=("val", "test")) -> dict:
+    """evaluation.summary for each named split, keyed by split name."""
+    return {
+        name: evaluation.summary(splits.labels[name], probabilities(model, splits.images[name]), splits.classes)
+        for name in names
+    }

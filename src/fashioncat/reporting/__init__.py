@@ -1,0 +1,1 @@
+"""Figures, the paper-versus-ours report, the pull-request comment: reads metrics files, never models."""

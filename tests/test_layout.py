@@ -1,0 +1,99 @@
+"""The package's layout rules and the facts dvc.yaml repeats from the code, checked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fashioncat.contracts import EXPERIMENTS, STEPS
+from fashioncat.deps import closure
+
+ROOT = Path(__file__).resolve().parents[1]
+PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+# Stages that train or run a model; every other stage must start without TensorFlow.
+MODEL_STAGES = {"train", "tune", "final", "evaluate", "finetune", "bundle", "label_issues"}
+
+
+def _script(stage: dict) -> Path:
+    body = stage.get("do", stage)
+    return ROOT / next(d for d in body["deps"] if d.startswith("stages/"))
+
+
+def _src_deps(stage: dict) -> set[Path]:
+    body = stage.get("do", stage)
+    return {ROOT / d for d in body["deps"] if d.startswith("src/")}
+
+
+@pytest.mark.parametrize("name", sorted(PIPELINE["stages"]))
+def test_code_deps_are_the_import_closure(name):
+    stage = PIPELINE["stages"][name]
+    expected = closure(_script(stage), ROOT / "src")
+    declared = _src_deps(stage)
+    missing = sorted(str(p.relative_to(ROOT)) for p in expected - declared)
+    extra = sorted(str(p.relative_to(ROOT)) for p in declared - expected)
+    assert not missing and not extra, f"{name}: missing {missing}, not imported {extra} (python -m fashioncat.deps)"
+
+
+@pytest.mark.parametrize("name", sorted(set(PIPELINE["stages"]) - MODEL_STAGES))
+def test_stages_that_train_nothing_never_load_tensorflow(name):
+    script = _script(PIPELINE["stages"][name])
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = [{str(script)!r}, '--help']\n"
+        "try:\n"
+        f"    runpy.run_path({str(script)!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('TF' if 'tensorflow' in sys.modules or 'keras' in sys.modules else 'clean')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert done.stdout.strip().endswith("clean"), f"{name} imports TensorFlow:\n{done.stdout}{done.stderr}"
+
+
+def test_library_halves_keep_tensorflow_out():
+    """data/, reporting/ and the core modules never import TensorFlow or Keras."""
+    for folder in ("data", "reporting"):
+        for path in (ROOT / "src/fashioncat" / folder).rglob("*.py"):
+            text = path.read_text()
+            assert "import tensorflow" not in text and "import keras" not in text, path
+    for name in ("config", "contracts", "io", "stage", "errors", "deps"):
+        text = (ROOT / f"src/fashioncat/{name}.py").read_text()
+        assert "import tensorflow" not in text and "import keras" not in text, name
+
+
+def test_tuning_chain_in_dvc_yaml_follows_the_steps():
+    chain = PIPELINE["stages"]["tune"]["foreach"]
+    assert tuple(chain) == STEPS
+    starts = [chain[step]["start"] for step in STEPS]
+    assert starts == ["data/tune/start.json"] + [f"data/tune/{step}.json" for step in STEPS[:-1]]
+    tuned = next(v["tuned"] for v in PIPELINE["vars"] if "tuned" in v)
+    assert tuned == f"data/tune/{STEPS[-1]}.json"
+
+
+def test_transfer_experiments_in_dvc_yaml_are_the_codes():
+    assert tuple(PIPELINE["stages"]["finetune"]["foreach"]) == EXPERIMENTS
+    summary_deps = PIPELINE["stages"]["finetune_summary"]["deps"]
+    assert [d for d in summary_deps if d.startswith("metrics/finetune/")] == [
+        f"metrics/finetune/{name}.json" for name in EXPERIMENTS
+    ]
+
+
+def test_training_curves_cover_every_architecture_in_params():
+    curves = {}
+    for entry in PIPELINE["plots"]:
+        if isinstance(entry, dict):
+            ((title, spec),) = entry.items()
+            curves[title] = set(spec["y"])
+    for title, metric in (("Training loss", "loss"), ("Training accuracy", "accuracy")):
+        expected = {
+            f"dvclive/train/{arch}/plots/metrics/{split}/{metric}.tsv"
+            for arch in PARAMS["train"]["architectures"]
+            for split in ("train", "val")
+        }
+        assert curves[title] == expected, title
