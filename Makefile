@@ -1,4 +1,5 @@
-# Two commands: `make repro` (the default pipeline) and `make test` (the test suite).
+# Two commands: `make repro` (the default pipeline) and `make test` (lint, then every test).
+# `make test-fast` skips the tests marked slow (dvc repro, git, npm, whole trainings).
 # Both create .venv from requirements.txt once; later runs reuse it until
 # requirements.txt or pyproject.toml change.
 
@@ -8,13 +9,20 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: repro test bench clean-venv venv report exps
+.PHONY: repro test test-fast lint bench clean-venv venv report exps
 
 repro: $(STAMP)
 	dvc repro
 
-test: $(STAMP)
+test: lint
 	python -m pytest -q
+
+test-fast: lint
+	python -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	ruff check .
+	ruff format --check .
 
 bench: $(STAMP)
 	python bench/crop_throughput.py

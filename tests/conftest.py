@@ -1,4 +1,18 @@
+"""Fixtures shared by the test modules; plain helpers live in fixtures.py and dvcrepo.py."""
+
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+import fixtures  # noqa: E402
+
+
+@pytest.fixture
+def split_root(tmp_path, monkeypatch):
+    """The current folder for the test: data/split/source with two learnable classes of 32-px PNGs, 12/4/4 each."""
+    monkeypatch.chdir(tmp_path)
+    fixtures.split_folder(tmp_path)
+    return tmp_path

@@ -166,3 +166,15 @@ def split_folder(root: Path, classes=("a", "b"), per_split=(12, 4, 4), size: int
         (folder / f"{split}.csv").write_text("\n".join(lines) + "\n")
     (folder / "classes.json").write_text(json.dumps(list(classes)))
     return folder
+
+
+def colour_model(size: int = 32):
+    """Softmax over the mean colour (red, green, blue): confident on saturated pictures, undecided on grey."""
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    mean = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    dense = keras.layers.Dense(3, activation="softmax")
+    model = keras.Model(inputs, dense(mean))
+    dense.set_weights([np.eye(3, dtype="float32") * 12, np.zeros(3, dtype="float32")])
+    return model

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fixtures
 import keras
 import numpy as np
 import pytest
@@ -31,16 +32,6 @@ CLASSES = ["red", "green", "blue"]
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230), "grey": (128, 128, 128)}
 
 
-def colour_model(size: int = 32) -> keras.Model:
-    """Softmax over the mean colour: confident on saturated pictures, undecided on grey."""
-    inputs_ = keras.Input((size, size, 3))
-    mean = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs_))
-    dense = keras.layers.Dense(3, activation="softmax")
-    model = keras.Model(inputs_, dense(mean))
-    dense.set_weights([np.eye(3, dtype="float32") * 12, np.zeros(3, dtype="float32")])
-    return model
-
-
 def picture(colour: str, seed: int, size=(60, 80)) -> Image.Image:
     rng = np.random.default_rng(seed)
     noise = rng.integers(-15, 16, (size[1], size[0], 3))
@@ -52,7 +43,7 @@ def made(tmp_path_factory):
     """A trained-model file, its classes.json and the bundle made from them (crop 64 -> model 32)."""
     root = tmp_path_factory.mktemp("bundle")
     model_path = root / "final.keras"
-    model = colour_model()
+    model = fixtures.colour_model()
     model.compile(optimizer="adam", loss="categorical_crossentropy")  # optimizer state the bundle must drop
     model.save(model_path)
     (root / "classes.json").write_text(json.dumps(CLASSES))

@@ -7,8 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from dvcrepo import ENV, commit, dvc, fit_metrics, set_params, sh, tiny_project
+
+pytestmark = pytest.mark.slow  # every test here runs git and DVC for real
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / ".github/workflows/pr-metrics.yml"

@@ -8,10 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from dvcrepo import ENV, commit, dvc, fit_metrics, tiny_project
 
 from fashioncat.reporting.exp_table import show_command
+
+pytestmark = pytest.mark.slow  # every test here runs git and DVC for real
 
 ROOT = Path(__file__).resolve().parents[1]
 QUEUE_TIMEOUT_S = 150

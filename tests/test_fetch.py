@@ -251,6 +251,7 @@ def local_package(tmp_path):
     return package
 
 
+@pytest.mark.slow
 def test_npm_pack_local_package(local_package, tmp_path, monkeypatch):
     monkeypatch.setenv("npm_config_offline", "true")
     dry = subprocess.run(
@@ -264,6 +265,7 @@ def test_npm_pack_local_package(local_package, tmp_path, monkeypatch):
     assert sorted(p.name for p in cache.iterdir()) == ["demo-pkg-1.0.0.tgz"]
 
 
+@pytest.mark.slow
 def test_npm_integrity_mismatch(local_package, tmp_path, monkeypatch):
     monkeypatch.setenv("npm_config_offline", "true")
     cache = tmp_path / "cache"

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-import keras
+import fixtures
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,16 +47,6 @@ def test_planted_errors_are_found_from_out_of_sample_probabilities(filter_by):
     assert np.all(np.diff(given) >= 0)  # ranked by self-confidence, least confident first
 
 
-def colour_model(size: int = 32) -> keras.Model:
-    """A hand-weighted classifier (mean colour -> class): confident, and never trained on the split."""
-    inputs = keras.Input((size, size, 3))
-    mean = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
-    dense = keras.layers.Dense(3, activation="softmax")
-    model = keras.Model(inputs, dense(mean))
-    dense.set_weights([np.eye(3, dtype="float32") * 12, np.zeros(3, dtype="float32")])
-    return model
-
-
 def colour_split(root: Path, per_class: int, flips: int) -> set[str]:
     """data/split/source with a test split of coloured squares, `flips` of them mislabelled; returns those paths."""
     folder, pictures = root / "data/split/source", root / "data/cropped/images"
@@ -74,7 +64,7 @@ def colour_split(root: Path, per_class: int, flips: int) -> set[str]:
         lines.append(f"{name},{CLASSES[given]}")
     (folder / "test.csv").write_text("\n".join(lines) + "\n")
     (folder / "classes.json").write_text(json.dumps(CLASSES))
-    colour_model().save(root / "final.keras")
+    fixtures.colour_model().save(root / "final.keras")
     return {f"data/cropped/images/{i:04d}.png" for i in flipped}
 
 

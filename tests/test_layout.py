@@ -97,3 +97,34 @@ def test_training_curves_cover_every_architecture_in_params():
             for split in ("train", "val")
         }
         assert curves[title] == expected, title
+
+
+@pytest.mark.parametrize("name", sorted(set(PIPELINE["stages"]) - {"check_params"}))
+def test_every_stage_waits_for_the_params_check(name):
+    body = PIPELINE["stages"][name].get("do", PIPELINE["stages"][name])
+    assert "data/params.ok" in body["deps"]
+
+
+def test_declared_params_resolve_as_dvc_resolves_them():
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    from fashioncat.stage import declared_params
+
+    with Repo(str(ROOT)) as repo:
+        for stage in repo.index.stages:
+            theirs = [k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params]
+            assert declared_params(stage.addressing, ROOT / "dvc.yaml") == theirs, stage.addressing
+
+
+def test_a_stage_reading_an_undeclared_key_fails_naming_it():
+    from fashioncat.config import Declared, load
+    from fashioncat.errors import FashionError
+
+    cfg = Declared(load(ROOT / "params.yaml"), ["seed", "train.image_size", "datasets.source.per_class"], "demo")
+    assert cfg.seed == PARAMS["seed"] and cfg.train.image_size == PARAMS["train"]["image_size"]
+    assert cfg.datasets["source"].per_class == PARAMS["datasets"]["source"]["per_class"]
+    with pytest.raises(FashionError, match="stage demo reads params.yaml key train.batch_size"):
+        _ = cfg.train.batch_size
+    with pytest.raises(FashionError, match="key datasets.target"):
+        cfg.datasets["target"]

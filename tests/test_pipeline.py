@@ -13,6 +13,8 @@ import pytest
 import yaml
 from dvcrepo import ENV, commit, dvc, sh
 
+pytestmark = pytest.mark.slow  # every test here runs git and DVC for real
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -97,6 +99,26 @@ def test_bad_params_stop_the_stage_with_one_line(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip() == "error: params.yaml: split.train + val + test must sum to 1, not 1.2"
+
+
+def test_a_typo_in_any_key_stops_dvc_repro_before_any_stage_with_one_line(tmp_path):
+    def typo(params, repo):
+        fixture_data(params, repo)
+        params["crop"]["sizee"] = 48
+
+    repo = project(tmp_path, typo)
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=ENV, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "error: params.yaml: unknown key crop.sizee (allowed: margin, size, fit, workers)" in done.stderr
+    assert "Running stage 'check_params'" in done.stdout and "Running stage 'embed'" not in done.stdout
+
+
+def test_exponent_numbers_are_numbers_in_dvc_exp_run(tmp_path):
+    repo = project(tmp_path, fixture_data)
+    dvc(repo, "repro", "check_params")
+    commit(repo, "checked")
+    out = dvc(repo, "exp", "run", "-S", "train.hyper.l1=1e-5", "check_params")
+    assert "error" not in out.lower()
 
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="the embedded default needs npm")

@@ -41,9 +41,9 @@ def tiny_run(tmp_path: Path, name: str, splits):
     return training.probabilities(model, splits.images["test"]), result
 
 
-def test_same_parameters_give_identical_metrics_on_cpu(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    fixtures.split_folder(tmp_path)
+@pytest.mark.slow
+def test_same_parameters_give_identical_metrics_on_cpu(split_root):
+    tmp_path = split_root
     splits = load_splits("data/split/source", 32)
     first, result = tiny_run(tmp_path, "one", splits)
     second, again = tiny_run(tmp_path, "two", splits)
@@ -101,9 +101,8 @@ def test_manifest_naming_a_missing_image_stops_with_its_line(tmp_path):
     assert "error: data/split/source/val.csv:4: image data/cropped/images/gone.png does not exist" in done.stderr
 
 
-def test_a_diverging_run_stops_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    fixtures.split_folder(tmp_path)
+def test_a_diverging_run_stops_and_says_why(split_root):
+    tmp_path = split_root
     splits = load_splits("data/split/source", 32)
     wild = Hyper(
         initializer="he_normal", optimizer="sgd", learning_rate=1e35, decay=1.0, regularizer="none", l1=0.0, l2=0.0

@@ -240,6 +240,7 @@ def test_stage_missing_model_is_a_one_line_error(tmp_path):
     assert not (root / "metrics/finetune/whole_model.json").exists()
 
 
+@pytest.mark.slow
 def test_benchmark_and_summary_stages(tmp_path, outcomes):
     root = stage_project(tmp_path)
     save_model(tiny_source(CLASSES), root / "models/final.keras")

@@ -481,3 +481,34 @@ def _join(key: str, name: str) -> str:
 
 def _kind(value) -> str:
     return "nothing" if value is None else type(value).__name__
+
+
+class Declared:
+    """A read-only view of a config (or part of one) that serves only the keys in `allowed`.
+
+    Reading a covered key gives the real value; reading a key above a covered one gives
+    another view; reading anything else raises a FashionError naming the key and the
+    stage. Methods of a section are served as they are.
+    """
+
+    def __init__(self, obj, allowed: list[str], stage: str, path: str = ""):
+        self._obj, self._allowed, self._stage, self._path = obj, allowed, stage, path
+
+    def _get(self, name: str, value):
+        key = _join(self._path, name)
+        if callable(value) and not dataclasses.is_dataclass(value):
+            return value
+        if any(key == a or key.startswith(a + ".") for a in self._allowed):
+            return value
+        if any(a.startswith(key + ".") for a in self._allowed):
+            return Declared(value, self._allowed, self._stage, key)
+        raise FashionError(
+            f"stage {self._stage} reads params.yaml key {key}, which its dvc.yaml entry does not declare "
+            f"(declared: {', '.join(self._allowed) or 'none'})"
+        )
+
+    def __getattr__(self, name: str):
+        return self._get(name, getattr(self._obj, name))
+
+    def __getitem__(self, name: str):
+        return self._get(name, self._obj[name])

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import yaml
 
 from fashioncat import config
 from fashioncat.errors import FashionError
 from fashioncat.io import write_json
 
 
-def parser(description: str, *, dataset: bool = False) -> argparse.ArgumentParser:
+def parser(description: str, *, dataset: bool = False, metrics: bool = True) -> argparse.ArgumentParser:
     """Arguments every stage takes; `dataset` adds those of the stages expanded over datasets."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
-    p.add_argument("--metrics", required=True, help="where the stage's report (JSON) goes")
+    if metrics:
+        p.add_argument("--metrics", required=True, help="where the stage's report (JSON) goes")
     if dataset:
         p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
         p.add_argument("--out", required=True, help="the stage's output folder")
@@ -32,7 +37,7 @@ def run(main: Callable[[argparse.Namespace, config.Config], dict | None], p: arg
     args = p.parse_args()
     started = time.perf_counter()
     try:
-        report = main(args, config.load(args.params))
+        report = main(args, _config_for_this_stage(args.params))
         if report is not None:
             write_json(args.metrics, {**report, "stage_seconds": round(time.perf_counter() - started, 1)})
     except FashionError as exc:
@@ -41,3 +46,30 @@ def run(main: Callable[[argparse.Namespace, config.Config], dict | None], p: arg
     except KeyboardInterrupt:
         print("interrupted: nothing partial was kept", file=sys.stderr)
         sys.exit(130)
+
+
+def _config_for_this_stage(params: str):
+    """The whole validated config; under `dvc repro`, a view that lets the stage read only its declared keys.
+
+    DVC names the running stage in $DVC_STAGE. A stage that reads a key its dvc.yaml
+    entry does not declare would keep stale outputs when that key changes; the view
+    turns such a read into an error the first time the stage runs.
+    """
+    cfg = config.load(params)
+    name = os.environ.get("DVC_STAGE")
+    if not name or not Path("dvc.yaml").is_file():
+        return cfg
+    return config.Declared(cfg, declared_params(name), name)
+
+
+def declared_params(name: str, pipeline: str | Path = "dvc.yaml") -> list[str]:
+    """The params keys that stage `name` (e.g. `train@vgg16`) declares in `pipeline`, with foreach resolved."""
+    base, _, key = name.rpartition(":")[2].partition("@")
+    stages = yaml.safe_load(Path(pipeline).read_text(encoding="utf-8"))["stages"]
+    stage = stages[base]
+    body = stage.get("do", stage)
+    keys = []
+    for entry in body.get("params", []):
+        names = [entry] if isinstance(entry, str) else [k for v in entry.values() for k in v]
+        keys += [n.replace("${key}", key).replace("${item}", key) for n in names]
+    return keys
