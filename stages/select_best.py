@@ -1,4 +1,4 @@
-"""Stage `select`: compare the trained architectures (Table 1) and keep the best by validation accuracy.
+"""Stage `select_best`: compare the trained architectures (Table 1) and keep the best by validation accuracy.
 
 Also writes the configuration the tuning search starts from: the winner with Table 1's settings.
 """

@@ -128,3 +128,13 @@ def test_a_stage_reading_an_undeclared_key_fails_naming_it():
         _ = cfg.train.batch_size
     with pytest.raises(FashionError, match="key datasets.target"):
         cfg.datasets["target"]
+
+
+def test_config_methods_read_through_the_view_too():
+    from fashioncat.config import Declared, load
+    from fashioncat.errors import FashionError
+
+    cfg = Declared(load(ROOT / "params.yaml"), ["datasets.source.format"], "demo")
+    assert cfg.dataset("source").format == PARAMS["datasets"]["source"]["format"]
+    with pytest.raises(FashionError, match="key datasets.source.classes"):
+        _ = cfg.dataset("source").classes

@@ -78,7 +78,7 @@ def test_data_stages_on_real_formats_and_split_change_reruns_only_split(tmp_path
     changed = {
         line.rstrip(":").strip() for line in status.splitlines() if line.endswith(":") and not line.startswith("\t")
     }
-    assert changed == {"split@source", "split@target"}, status
+    assert changed == {"check_params", "split@source", "split@target"}, status
     rerun = dvc(repo, "repro", "split@source", "split@target")
     assert "Running stage 'split@source'" in rerun and "Running stage 'crop@source'" not in rerun
     assert "Running stage 'balance@target'" not in rerun
@@ -168,11 +168,20 @@ def one_architecture(params, repo):
     params["label_issues"]["sheet"] = 4
 
 
-def test_whole_pipeline_report_and_plots(tmp_path):
-    """Table 1 on one architecture, the tuning chain, final, evaluate, transfer, report, then `dvc plots show`."""
-    repo = project(tmp_path, one_architecture)
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory):
+    """The tiny whole pipeline reproduced once and committed; tests that change it put it back."""
+    repo = project(tmp_path_factory.mktemp("whole"), one_architecture)
     out = dvc(repo, "repro")
+    commit(repo, "ran")
+    return repo, out
+
+
+def test_whole_pipeline_report_and_plots(reproduced):
+    """Table 1 on one architecture, the tuning chain, final, evaluate, transfer, report, then `dvc plots show`."""
+    repo, out = reproduced
     for stage in (
+        "check_params",
         "train@vgg16",
         "tune@augmentation",
         "tune@lr_decay",
@@ -213,9 +222,109 @@ def test_whole_pipeline_report_and_plots(tmp_path):
     page = (repo / "html/index.html").read_text()
     assert "Confusion matrix" in page and "table1.png" in page and "Training loss" in page and "lr_decay.png" in page
 
-    # A later step's grid reruns that step, never the earlier ones (the later ones follow
-    # when its choice changes; targeting the step keeps the test short).
-    commit(repo, "ran")
+
+def _stale(repo: Path) -> set[str]:
+    """Stages whose own deps or params differ from dvc.lock (what `dvc status` lists)."""
+    report = json.loads(dvc(repo, "status", "--json"))
+    return set(report)
+
+
+def _leaves(tree, path=""):
+    if isinstance(tree, dict) and tree:
+        for key, value in tree.items():
+            yield from _leaves(value, f"{path}.{key}" if path else key)
+    else:
+        yield path, tree
+
+
+def _changed(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, list):
+        return [*value, value[0]] if value else [1]
+    if isinstance(value, dict):
+        return {"epochs": 1}
+    return f"{value}x"
+
+
+def _readers(repo: Path, key: str) -> set[str]:
+    """Stages that declare `key`, a key above it or a key below it."""
+    from fashioncat.stage import declared_params
+
+    stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {
+        name
+        for name in stages
+        if any(
+            key == d or key.startswith(d + ".") or d.startswith(key + ".")
+            for d in declared_params(name, repo / "dvc.yaml")
+        )
+    }
+
+
+def test_staleness_matrix_every_param_marks_exactly_its_readers(reproduced):
+    """Changing any leaf of params.yaml makes stale exactly check_params and the stages that declare it."""
+    repo, _ = reproduced
+    original = (repo / "params.yaml").read_text()
+    params = yaml.safe_load(original)
+    try:
+        for key, value in _leaves(params):
+            edited = yaml.safe_load(original)
+            node = edited
+            *parents, last = key.split(".")
+            for part in parents:
+                node = node[part]
+            node[last] = _changed(value)
+            (repo / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+            assert _stale(repo) == {"check_params"} | _readers(repo, key), key
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert _stale(repo) == set()
+
+
+def test_staleness_matrix_every_module_marks_exactly_its_importers(reproduced):
+    """A one-byte change to a library module makes stale exactly the stages whose imports reach it."""
+    from fashioncat.deps import closure
+
+    repo, _ = reproduced
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    importers = {}
+    for name in lock:
+        body = pipeline[name.split("@")[0]]
+        body = body.get("do", body)
+        script = next(d for d in body["deps"] if d.startswith("stages/"))
+        for path in closure(repo / script, repo / "src"):
+            importers.setdefault(path, set()).add(name)
+    for module in sorted((repo / "src/fashioncat").rglob("*.py")):
+        original = module.read_bytes()
+        try:
+            module.write_bytes(original + b"\n")
+            assert _stale(repo) == importers.get(module, set()), module
+        finally:
+            module.write_bytes(original)
+
+
+def test_a_crop_change_reaches_training_and_the_same_weights_keep_their_bytes(reproduced):
+    """crop.size reruns the data stages and makes training stale; retraining the same weights changes nothing after."""
+    repo, _ = reproduced
+    dvc(repo, "repro", "-f", "final")
+    assert _stale(repo) == set(), "a retrained, identical model must have the same bytes"
+    try:
+        dvc(repo, "exp", "run", "-S", "crop.size=40", "split@source", "split@target")
+        assert {"train@vgg16", "tune@augmentation", "final", "finetune@scratch"} <= _stale(repo)
+    finally:
+        sh(repo, "git", "checkout", "-f", "HEAD", "--", ".")
+        dvc(repo, "checkout", "-f")
+    assert _stale(repo) == set()
+
+
+def test_a_later_tuning_grid_reruns_that_step_only(reproduced):
+    """A later step's grid reruns that step, never the earlier ones (the later ones follow
+    when its choice changes; targeting the step keeps the test short)."""
+    repo, _ = reproduced
     before = (repo / "data/tune/lr_regularizer.json").read_text()
     status = dvc(repo, "status", "--with-deps", "report")
     assert "Data and pipelines are up to date" in status

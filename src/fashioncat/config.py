@@ -8,6 +8,8 @@ run before any work starts, with one line naming the key.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
 import re
 import types
@@ -496,6 +498,8 @@ class Declared:
 
     def _get(self, name: str, value):
         key = _join(self._path, name)
+        if inspect.ismethod(value) and value.__self__ is self._obj:
+            return functools.partial(value.__func__, self)  # the method's own reads go through this view
         if callable(value) and not dataclasses.is_dataclass(value):
             return value
         if any(key == a or key.startswith(a + ".") for a in self._allowed):
@@ -512,3 +516,9 @@ class Declared:
 
     def __getitem__(self, name: str):
         return self._get(name, self._obj[name])
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._obj
+
+    def __iter__(self):
+        return iter(self._obj)
