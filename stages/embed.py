@@ -34,6 +34,7 @@ def main(args, cfg):
             cfg.seed,
             settings.dead_links,
             settings.multi_label,
+            settings.target_shift,
         )
     return {"fashion_mnist_images": int(len(images)), "source": int(len(source)), "target": int(len(target))}
 

@@ -9,13 +9,8 @@ from fashioncat.reporting import report
 
 
 def main(args, cfg):
-    note = (
-        f"Images are {cfg.train.image_size} px and {cfg.datasets['source'].per_class} per class"
-        f" (paper: 224 px, 5,000 per class); the final model trained {cfg.final.epochs} epochs"
-        f" and each transfer experiment {cfg.finetune.epochs}."
-    )
     try:
-        text = report.markdown(Path(args.metrics_dir), note)
+        text = report.markdown(Path(args.metrics_dir), cfg)
     except FileNotFoundError as exc:
         raise FashionError(f"{exc.filename}: missing (run `dvc repro` first)") from None
     write_text(args.out, text + "\n")

@@ -5,12 +5,12 @@ from pathlib import Path
 from fashioncat import stage
 from fashioncat.model import training
 from fashioncat.model.checkpoints import save_model
-from fashioncat.model.splits import load_splits
+from fashioncat.model.splits import load_splits, with_train_subset
 
 
 def main(args, cfg):
     settings = cfg.train
-    splits = load_splits(args.split, settings.image_size)
+    splits = with_train_subset(load_splits(args.split, settings.image_size), settings.subset, cfg.seed)
     model, result = training.train_model(
         args.arch,
         splits,

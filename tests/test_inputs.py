@@ -103,18 +103,26 @@ def arrays(n=10, size=16):
     return np.stack([picture(i, size) for i in range(n)]), np.arange(n) % len(CLASSES)
 
 
-def test_training_batches_are_deterministic_and_seeded():
+def test_training_batches_are_deterministic_and_seeded_by_epoch():
     images, labels = arrays()
-    make = lambda seed: dataset(images, labels, num_classes=3, batch_size=4, augment=PAPER, shuffle=True, seed=seed)
-    first, again, other = make(7), make(7), make(8)
-    epoch1, epoch2 = batches(first), batches(first)
-    for (x1, y1), (x2, y2) in zip(epoch1, batches(again)):
+
+    def make(seed, epochs=(0, 2)):
+        return batches(
+            dataset(images, labels, num_classes=3, batch_size=4, augment=PAPER, shuffle=True, seed=seed, epochs=epochs)
+        )
+
+    both = make(7)
+    assert len(both) == 6  # two epochs of 3 batches, back to back
+    epoch0, epoch1 = both[:3], both[3:]
+    for (x1, y1), (x2, y2) in zip(both, make(7)):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
-    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(epoch1, epoch2))  # each epoch differs
-    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(epoch1, batches(other)))
-    for (x1, _), (x2, _) in zip(epoch2, batches(again)):  # the second epoch repeats too
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(epoch0, epoch1))  # each epoch differs
+    assert any(not np.array_equal(a[0], b[0]) for a, b in zip(both, make(8)))  # and each seed
+    # epoch 1 alone (a run resumed after epoch 0, in a new process) is the same epoch 1
+    for (x1, y1), (x2, y2) in zip(epoch1, make(7, epochs=(1, 2)), strict=True):
         np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
 
 
 def test_shapes_dtypes_and_one_hot_labels():

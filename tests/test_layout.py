@@ -17,7 +17,7 @@ PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 # Stages that train or run a model; every other stage must start without TensorFlow.
-MODEL_STAGES = {"train", "tune", "final", "evaluate", "finetune", "bundle", "label_issues"}
+MODEL_STAGES = {"train", "tune", "tune_noise", "final", "evaluate", "finetune", "bundle", "label_issues"}
 
 
 def _script(stage: dict) -> Path:

@@ -162,7 +162,7 @@ def one_architecture(params, repo):
     params["datasets"]["source"]["per_class"] = 4
     params["crop"]["size"] = 32
     params["train"].update(epochs=1, batch_size=4, architectures={"vgg16": {}})
-    params["tune"] = {"trial": {"epochs": 1, "subset": 0, "patience": 0}, "grids": TINY_GRIDS}
+    params["tune"] = {"trial": {"epochs": 1, "subset": 0, "patience": 0}, "grids": TINY_GRIDS, "noise_seeds": 2}
     params["final"]["epochs"] = 1
     params["finetune"]["epochs"] = 1
     params["label_issues"]["sheet"] = 4
@@ -311,7 +311,9 @@ def test_a_crop_change_reaches_training_and_the_same_weights_keep_their_bytes(re
     """crop.size reruns the data stages and makes training stale; retraining the same weights changes nothing after."""
     repo, _ = reproduced
     dvc(repo, "repro", "-f", "final")
-    assert _stale(repo) == set(), "a retrained, identical model must have the same bytes"
+    # Only the report follows: it prints final's measured fit time, which a rerun changes.
+    assert _stale(repo) <= {"report"}, "a retrained, identical model must have the same bytes"
+    dvc(repo, "repro", "report")
     try:
         dvc(repo, "exp", "run", "-S", "crop.size=40", "split@source", "split@target")
         assert {"train@vgg16", "tune@augmentation", "final", "finetune@scratch"} <= _stale(repo)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 import fixtures
 import numpy as np
 import pytest
+import yaml
 
 from fashioncat import config
 from fashioncat.config import Augment, Hyper
 from fashioncat.contracts import STEPS, Choice, read_choice, write_choice
 from fashioncat.model import tuning
-from fashioncat.model.splits import load_splits
+from fashioncat.model.splits import load_splits, stratified_subset
 from fashioncat.reporting import paper
 
 START = Choice(
@@ -49,7 +51,8 @@ def runner(data):
 
 
 def test_rounds_follow_the_paper():
-    grids = config.load().tune.grids
+    paper_grids = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/paper_grids.yaml").read_text())
+    grids = config.build(config.Grids, paper_grids, "tune.grids")
     augmentation = tuning.rounds("augmentation", grids.augmentation)
     assert [list(r[0]) for r in augmentation] == [["rotation"], ["shear"], ["zoom"], ["horizontal_flip"]]
     assert [len(r) for r in augmentation] == [4, 4, 4, 2]
@@ -165,10 +168,10 @@ def test_ties_keep_the_first_configuration_and_failures_never_win():
 
 def test_stratified_subset_is_balanced_and_seeded():
     labels = np.repeat(np.arange(4), 25)
-    picked = tuning.stratified_subset(labels, 40, seed=3)
+    picked = stratified_subset(labels, 40, seed=3)
     assert np.bincount(labels[picked]).tolist() == [10, 10, 10, 10]
-    assert np.array_equal(picked, tuning.stratified_subset(labels, 40, seed=3))
-    assert len(tuning.stratified_subset(labels, 0, seed=3)) == 100
+    assert np.array_equal(picked, stratified_subset(labels, 40, seed=3))
+    assert len(stratified_subset(labels, 0, seed=3)) == 100
 
 
 def test_choice_files_round_trip(tmp_path):

@@ -65,8 +65,11 @@ class EmbeddedConfig:
     target_canvas: int
     dead_links: int
     multi_label: int
+    target_shift: float  # 0-1: how far the target's colours depart from the source look
 
     def check(self, key: str) -> None:
+        if not 0 <= self.target_shift <= 1:
+            raise FashionError(f"params.yaml: {key}.target_shift must be in [0, 1], not {self.target_shift!r}")
         _positive(self, key, "source_per_class", "target_per_class", "source_canvas", "target_canvas")
         _non_negative(self, key, "dead_links", "multi_label")
         _existing_file(self, key, "target_classes")
@@ -186,6 +189,7 @@ class TrainConfig:
     image_size: int
     batch_size: int
     epochs: int
+    subset: int  # training images per architecture, stratified and seeded; 0 = the whole train split
     patience: int
     hyper: Hyper
     augment: Augment
@@ -193,7 +197,7 @@ class TrainConfig:
 
     def check(self, key: str) -> None:
         _positive(self, key, "image_size", "batch_size", "epochs")
-        _non_negative(self, key, "patience")
+        _non_negative(self, key, "patience", "subset")
         if self.image_size < 32:
             raise FashionError(f"params.yaml: {key}.image_size must be at least 32 (keras.applications' minimum)")
         for name in self.architectures:
@@ -297,6 +301,11 @@ class Grids:
 class TuneConfig:
     trial: TrialConfig
     grids: Grids
+    noise_seeds: int  # seeds `tune_noise` trains the starting configuration with, for the noise band
+
+    def check(self, key: str) -> None:
+        if self.noise_seeds < 2:
+            raise FashionError(f"params.yaml: {key}.noise_seeds must be at least 2 (a spread needs two runs)")
 
 
 @dataclass(frozen=True)

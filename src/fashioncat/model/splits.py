@@ -36,6 +36,29 @@ class Splits:
         return h.hexdigest()[:16]
 
 
+def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Indices of about `size` images with every class equally represented; 0 or too large means all."""
+    if size <= 0 or size >= len(labels):
+        return np.arange(len(labels))
+    classes = np.unique(labels)
+    per_class = max(1, size // len(classes))
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
+    return np.sort(np.concatenate(picked))
+
+
+def with_train_subset(splits: Splits, size: int, seed: int, names=("train", "val", "test")) -> Splits:
+    """`splits` (those in `names`) with train cut to a stratified, seeded subset of `size` images (0: all)."""
+    keep = stratified_subset(splits.labels["train"], size, seed)
+    out = Splits(splits.classes, {}, {}, {})
+    for name in names:
+        rows = keep if name == "train" else np.arange(len(splits.labels[name]))
+        out.images[name] = splits.images[name][rows]
+        out.labels[name] = splits.labels[name][rows]
+        out.paths[name] = [splits.paths[name][i] for i in rows]
+    return out
+
+
 def load_splits(split_dir: str | Path, image_size: int, names=("train", "val", "test")) -> Splits:
     split_dir = Path(split_dir)
     classes = read_json(split_dir / "classes.json")

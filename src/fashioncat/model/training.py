@@ -187,6 +187,7 @@ def train_model(
     make_deterministic(seed)
     model = models.build(architecture, len(splits.classes), image_size, hyper)
     compile_model(model, models.optimizer(hyper))
+    augment = augment or Augment()
     train, val = train_val(splits, augment, batch_size=batch_size, seed=seed)
     key = fingerprint(
         architecture, asdict(hyper), asdict(augment), image_size, batch_size, epochs, patience, seed, splits.digest()

@@ -25,7 +25,7 @@ from fashioncat.config import Hyper
 from fashioncat.contracts import Choice
 from fashioncat.io import read_json, write_json
 from fashioncat.model import evaluation, models, training
-from fashioncat.model.splits import Splits, train_val
+from fashioncat.model.splits import Splits, train_val, with_train_subset
 from fashioncat.reporting import paper
 
 
@@ -58,17 +58,6 @@ def better(trial: Trial, best: Trial | None) -> bool:
     return best is None or trial.val_accuracy > best.val_accuracy
 
 
-def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
-    """Indices of about `size` images with every class equally represented; 0 or too large means all."""
-    if size <= 0 or size >= len(labels):
-        return np.arange(len(labels))
-    classes = np.unique(labels)
-    per_class = max(1, size // len(classes))
-    rng = np.random.default_rng(seed)
-    picked = [rng.permutation(np.flatnonzero(labels == c))[:per_class] for c in classes]
-    return np.sort(np.concatenate(picked))
-
-
 class _Strengths(keras.regularizers.Regularizer):
     """An L1 + L2 kernel penalty whose strengths are variables.
 
@@ -90,13 +79,7 @@ class _Strengths(keras.regularizers.Regularizer):
 
 def trial_data(splits: Splits, subset: int, seed: int) -> Splits:
     """The splits a step's trials use: a stratified subset of train (`subset` images; 0: all) and val."""
-    keep = stratified_subset(splits.labels["train"], subset, seed)
-    return Splits(
-        splits.classes,
-        {"train": splits.images["train"][keep], "val": splits.images["val"]},
-        {"train": splits.labels["train"][keep], "val": splits.labels["val"]},
-        {"train": [splits.paths["train"][i] for i in keep], "val": splits.paths["val"]},
-    )
+    return with_train_subset(splits, subset, seed, names=("train", "val"))
 
 
 class TrialRunner:
@@ -116,6 +99,11 @@ class TrialRunner:
         self._optimizer = ""
         self._optimizer_state: list[np.ndarray] = []
         self._initial: dict[str, list[np.ndarray]] = {}
+
+    def reseed(self, seed: int) -> None:
+        """Later trials draw initial weights and data order from `seed` (the traced model is kept)."""
+        self.seed = seed
+        self._initial.clear()
 
     def _built(self, hyper: Hyper) -> keras.Model:
         training.make_deterministic(self.seed)
@@ -292,4 +280,25 @@ def step_report(step: str, grid, start: Choice, result: StepResult, budget, trai
         "trials_failed": sum(bool(r["failed"]) for r in rows),
         "trial_budget": {**asdict(budget), "train_images": train_images},
         "trials": rows,
+    }
+
+
+def noise_band(start: Choice, runner: TrialRunner, seeds: list[int], *, epochs: int, patience: int, log=print) -> dict:
+    """The validation accuracy of `start` under each seed at the trial budget: how far seeds alone move a trial.
+
+    A tuning step's pick is only meaningful when its margin over the runner-up exceeds this spread.
+    """
+    scores = []
+    for seed in seeds:
+        runner.reseed(seed)
+        trial = runner.run(start, {}, epochs=epochs, patience=patience)
+        log(f"noise seed {seed}: {_outcome(trial)}")
+        scores.append(trial.val_accuracy)
+    valid = [s for s in scores if s is not None]
+    return {
+        "seeds": seeds,
+        "val_accuracy": scores,
+        "spread": round(max(valid) - min(valid), 4) if valid else None,
+        "std": round(float(np.std(valid)), 4) if valid else None,
+        "mean": round(float(np.mean(valid)), 4) if valid else None,
     }

@@ -111,15 +111,27 @@ def render_source(image: np.ndarray, canvas: int, seed: int) -> tuple[bytes, tup
     return _jpeg(_compose(background, colour, alpha, x, y)), _box(alpha, x, y)
 
 
-def render_target(image: np.ndarray, canvas: int, seed: int) -> bytes:
-    """A tinted garment, smaller in the frame, on a coloured striped or checked background."""
+def render_target(image: np.ndarray, canvas: int, seed: int, shift: float = 1.0) -> bytes:
+    """A tinted garment, smaller in the frame, on a coloured striped or checked background.
+
+    `shift` (0-1) scales how far this departs from the source look: the pattern's colours
+    are pulled towards a plain dark tone, the tint towards grey, and the garment's share
+    of the frame towards the full frame a box crop gives. 1 is the full shift (the
+    rendering before the parameter existed, byte for byte); 0 is nearly the source look.
+    """
     rng = _rng(seed, 2, image)
     width, height = int(canvas * rng.uniform(0.6, 0.8)), canvas
-    size = int(min(width, height) * rng.uniform(0.55, 0.9))
+    # the garment's share of the frame: 0.55-0.9 at full shift, nearer to filling it (as a crop to
+    # its box does in the source) as the shift goes to 0; still one draw, so shift 1 keeps every byte
+    size = int(min(width, height) * rng.uniform(0.9 - 0.35 * shift, 1.0 - 0.1 * shift))
     x, y = int(rng.integers(0, width - size + 1)), int(rng.integers(0, height - size + 1))
     background = _pattern(rng, width, height)
     intensity, alpha = _garment(image, size)
     tint = rng.uniform(0.35, 1.0, 3)
+    if shift != 1.0:
+        plain = rng.uniform(25, 100)  # drawn last, so shift 1 keeps every earlier draw and byte
+        background = plain + shift * (background - plain)
+        tint = 1.0 - shift * (1.0 - tint)
     colour = intensity[..., None] * 255.0 * tint
     return _jpeg(_compose(background, colour, alpha, x, y))
 
@@ -166,7 +178,7 @@ def _list_file(path: Path, header: str, lines: list[str]) -> None:
 
 
 def write_imaterialist(out: Path, images: np.ndarray, labels: np.ndarray, label_ids: dict[int, list[str]],
-                       canvas: int, seed: int, dead_links: int, multi_label: int) -> int:
+                       canvas: int, seed: int, dead_links: int, multi_label: int, shift: float = 1.0) -> int:
     """Write train.json/validation.json with file: URLs to images under out/remote/."""
     rng = np.random.default_rng([seed, 4])
     order = rng.permutation(len(images))
@@ -181,7 +193,7 @@ def write_imaterialist(out: Path, images: np.ndarray, labels: np.ndarray, label_
             # one unreachable server, the rest missing files: both are dead links
             url = "http://127.0.0.1:9/gone.jpg" if number - 1 == min(dead) else f"file:remote/missing/{image_id}.jpg"
         else:
-            write_bytes(out / f"remote/{image_id}.jpg", render_target(image, canvas, seed))
+            write_bytes(out / f"remote/{image_id}.jpg", render_target(image, canvas, seed, shift))
         ids = [label_ids[label][0], *rng.choice(COLOUR_LABELS, int(rng.integers(1, 3)), replace=False).tolist()]
         if number - 1 in multi:
             ids.append(_second_category(label, label_ids, multi.index(number - 1)))

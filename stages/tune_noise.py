@@ -1,0 +1,31 @@
+"""Stage `tune_noise`: the seed-to-seed spread of one tuning trial, the noise band every step's pick is read against.
+
+Trains the search's starting configuration at the trial budget once per seed in
+`tune.noise_seeds` (the pipeline's `seed` and the ones after it) and reports the
+validation accuracies, their spread and standard deviation.
+"""
+
+from fashioncat import stage
+from fashioncat.contracts import read_choice
+from fashioncat.model import tuning
+from fashioncat.model.splits import load_splits
+
+
+def main(args, cfg):
+    start = read_choice(args.start)
+    trial = cfg.tune.trial
+    splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
+    data = tuning.trial_data(splits, trial.subset, cfg.seed)
+    runner = tuning.TrialRunner(
+        start.architecture, data, image_size=cfg.train.image_size, batch_size=cfg.train.batch_size, seed=cfg.seed
+    )
+    seeds = [cfg.seed + i for i in range(cfg.tune.noise_seeds)]
+    band = tuning.noise_band(start, runner, seeds, epochs=trial.epochs, patience=trial.patience)
+    return {**band, "trial_budget": {"epochs": trial.epochs, "subset": trial.subset, "patience": trial.patience}}
+
+
+if __name__ == "__main__":
+    p = stage.parser(__doc__)
+    p.add_argument("--start", required=True, help="the configuration measured (the search's start, JSON)")
+    p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
+    stage.run(main, p)
