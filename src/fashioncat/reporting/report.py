@@ -61,7 +61,9 @@ def margin(m: dict) -> float | None:
     )
     if not scored:
         return None
-    rivals = [t for t in scored if _setting(t) != _setting(scored[0])]
+    # A repeat of the best configuration (the augmentation sweep meets it in every round) scores
+    # exactly the same, being the same trial; anything scoring differently is another configuration.
+    rivals = [t for t in scored if t["val_accuracy"] != scored[0]["val_accuracy"]]
     return round(scored[0]["val_accuracy"] - rivals[0]["val_accuracy"], 4) if rivals else None
 
 
