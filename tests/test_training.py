@@ -105,7 +105,7 @@ def test_a_diverging_run_stops_and_says_why(split_root):
     tmp_path = split_root
     splits = load_splits("data/split/source", 32)
     wild = Hyper(
-        initializer="he_normal", optimizer="sgd", learning_rate=1e35, decay=1.0, regularizer="none", l1=0.0, l2=0.0
+        initializer="he_normal", optimizer="sgd", learning_rate=1e300, decay=1.0, regularizer="none", l1=0.0, l2=0.0
     )
     _, result = training.train_model(
         "vgg16",
