@@ -46,37 +46,22 @@ def project(root: Path) -> Path:
     return root
 
 
+# Both trainings write the same outputs; only what they train differs.
+TRAINED = [
+    "--split",
+    "data/split/source",
+    "--model",
+    "out.keras",
+    "--live",
+    "live",
+    "--checkpoints",
+    "ck",
+    "--metrics",
+    "report.json",
+]
 COMMANDS = {
-    "train": [
-        "stages/train.py",
-        "--arch",
-        "vgg16",
-        "--split",
-        "data/split/source",
-        "--model",
-        "out.keras",
-        "--live",
-        "live",
-        "--checkpoints",
-        "ck",
-        "--metrics",
-        "report.json",
-    ],
-    "final": [
-        "stages/final.py",
-        "--choice",
-        "start.json",
-        "--split",
-        "data/split/source",
-        "--model",
-        "out.keras",
-        "--live",
-        "live",
-        "--checkpoints",
-        "ck",
-        "--metrics",
-        "report.json",
-    ],
+    "train": ["stages/train.py", "--arch", "vgg16", *TRAINED],
+    "final": ["stages/final.py", "--choice", "start.json", *TRAINED],
     "tune": [
         "stages/tune.py",
         "--step",

@@ -131,31 +131,17 @@ def test_augmentation_sweeps_each_knob_from_the_best_so_far(tmp_path):
 
 def test_an_interrupted_step_resumes_its_finished_trials(tmp_path):
     grid = config.InitializerGrid(initializer=["he_normal", "zeros"])
-    memo = tuning.Memo(tmp_path / "trials.json", "key")
-    tuning.run_step("initializer", grid, START, ScoredRunner({}), memo, epochs=1, patience=0, log=lambda _: None)
+
+    def step(runner, fingerprint):
+        memo = tuning.Memo(tmp_path / "trials.json", fingerprint)
+        tuning.run_step("initializer", grid, START, runner, memo, epochs=1, patience=0, log=lambda _: None)
+
+    step(ScoredRunner({}), "key")
     again = ScoredRunner({})
-    tuning.run_step(
-        "initializer",
-        grid,
-        START,
-        again,
-        tuning.Memo(tmp_path / "trials.json", "key"),
-        epochs=1,
-        patience=0,
-        log=lambda _: None,
-    )
+    step(again, "key")
     assert again.calls == []
     other = ScoredRunner({})
-    tuning.run_step(
-        "initializer",
-        grid,
-        START,
-        other,
-        tuning.Memo(tmp_path / "trials.json", "changed"),
-        epochs=1,
-        patience=0,
-        log=lambda _: None,
-    )
+    step(other, "changed")
     assert len(other.calls) == 2
 
 
