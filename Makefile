@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: repro test test-fast lint bench clean-venv venv report exps
+.PHONY: repro test test-fast lint bench clean-venv venv report exps noise-band
 
 repro: $(STAMP)
 	dvc repro
@@ -49,6 +49,11 @@ BASE ?= main
 report: $(STAMP)
 	@python -m fashioncat.reporting.pr_comment --base $(BASE) $(if $(OUT),--out $(OUT))
 
-# `make exps`: `dvc exp show` with only the columns worth comparing (see README, "Experiments").
+# `make exps`: `dvc exp show` with only the params and metrics that differ between experiments.
 exps: $(STAMP)
-	@python -m fashioncat.reporting.exp_table --md
+	@dvc exp show --no-pager --only-changed --md
+
+# `make noise-band REVS="HEAD seed2022"`: the seed-noise band from runs differing only in seed
+# (see README, "Seed noise"); it writes metrics/noise_band.json.
+noise-band: $(STAMP)
+	python -m fashioncat.reporting.noise_band $(REVS)

@@ -31,4 +31,4 @@ def main(args, cfg):
 if __name__ == "__main__":
     p = stage.parser(__doc__, dataset=True)
     p.add_argument("--cropped", required=True, help="the crop stage's folder")
-    stage.run(main, p)
+    stage.run(main, p, headline=("kept", "dropped_total"))

@@ -35,4 +35,4 @@ if __name__ == "__main__":
     p.add_argument("--confusion", required=True, help="CSV of actual,predicted for DVC's confusion template")
     p.add_argument("--confusion-png", required=True)
     p.add_argument("--predictions", required=True)
-    stage.run(main, p)
+    stage.run(main, p, headline=("accuracy", "f1_macro", "top3_accuracy"))

@@ -44,4 +44,4 @@ if __name__ == "__main__":
     p.add_argument("--model", required=True, help="where to write the final .keras model")
     p.add_argument("--live", required=True, help="dvclive folder for the training curves")
     p.add_argument("--checkpoints", required=True, help="resume folder (not a DVC output)")
-    stage.run(main, p)
+    stage.run(main, p, headline=("val_accuracy",))

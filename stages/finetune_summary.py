@@ -47,4 +47,4 @@ if __name__ == "__main__":
     p.add_argument("--metrics-dir", required=True, help="folder of the finetune@<experiment> reports")
     p.add_argument("--plot", required=True, help="accuracy against fit time (PNG)")
     p.add_argument("--bars", required=True, help="accuracy, this run beside the paper (PNG)")
-    stage.run(main, p)
+    stage.run(main, p, headline=("experiments.*.accuracy", "time_saved"))

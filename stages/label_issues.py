@@ -16,4 +16,4 @@ if __name__ == "__main__":
     p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
     p.add_argument("--csv", required=True, help="ranked list of likely label errors")
     p.add_argument("--png", required=True, help="contact sheet of the top ones")
-    stage.run(main, p)
+    stage.run(main, p, headline=("issues", "share"))

@@ -32,4 +32,4 @@ if __name__ == "__main__":
     p.add_argument("--metrics-dir", required=True, help="folder of train@<arch> metrics")
     p.add_argument("--plot", required=True, help="Table 1 bar chart (PNG)")
     p.add_argument("--start", required=True, help="where the tuning search's starting configuration goes (JSON)")
-    stage.run(main, p)
+    stage.run(main, p, headline=("best", "architectures.*.val_accuracy"))

@@ -44,4 +44,4 @@ if __name__ == "__main__":
     p.add_argument("--choice", required=True, help="where the chosen configuration goes (JSON)")
     p.add_argument("--plot", required=True, help="the step's trials side by side (PNG)")
     p.add_argument("--checkpoints", required=True, help="finished trials of an interrupted run (not a DVC output)")
-    stage.run(main, p)
+    stage.run(main, p, headline=("best_val_accuracy", "chosen"))

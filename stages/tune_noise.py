@@ -28,4 +28,4 @@ if __name__ == "__main__":
     p = stage.parser(__doc__)
     p.add_argument("--start", required=True, help="the configuration measured (the search's start, JSON)")
     p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
-    stage.run(main, p)
+    stage.run(main, p, headline=("mean", "spread"))

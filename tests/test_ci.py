@@ -154,3 +154,41 @@ def test_push_clone_pull_and_a_ci_style_partial_rerun(tmp_path):
 def test_the_repository_default_remote_is_a_folder_next_to_it():
     storage = re.escape(str(ROOT.parent / "fashioncat-dvc-storage"))
     assert re.search(rf"^local\s+{storage}\s+\(default\)$", dvc(ROOT, "remote", "list"), re.M)
+
+
+def test_noise_band_from_seed_runs_marks_changes_within_or_outside_it(tmp_path):
+    import json
+
+    from fashioncat.errors import FashionError
+    from fashioncat.reporting import noise_band
+
+    repo = tiny_project(tmp_path, width=1)
+    set_params(repo, seed=1)
+    commit(repo, "seed 1")  # score 0.6 at width 1
+    sh(repo, "git", "checkout", "-qb", "seed2")
+    set_params(repo, seed=2)
+    (repo / "metrics/fit.json").write_text(json.dumps({"score": 0.64, "files": 3, "fit_seconds": 9}))
+    commit(repo, "seed 2: the same budget, another score")
+
+    with pytest.raises(FashionError, match="at least two runs"):
+        noise_band.measure(repo, ["main"])
+    band = noise_band.measure(repo, ["main", "seed2"])
+    assert band["band"] == {"metrics/fit.json:score": 0.04, "metrics/fit.json:files": 0.0}
+    assert [r["seed"] for r in band["runs"]] == [1, 2]
+    assert noise_band.main(["main", "seed2", "--repo", str(repo)]) == 0
+    commit(repo, "band")
+
+    seed_only = report(repo, "--base", "main").stdout
+    assert "| metrics/fit.json | score | 0.6 | 0.64 | +0.04 | within seed noise (±0.04) |" in seed_only
+    assert "seeds 1, 2" in seed_only and "measure it again" not in seed_only
+
+    sh(repo, "git", "checkout", "-qb", "wider")
+    set_params(repo, width=2, seed=1)
+    dvc(repo, "repro", "-q")
+    commit(repo, "wider")
+    wider = report(repo, "--base", "main").stdout
+    assert "| metrics/fit.json | score | 0.6 | 0.9 | +0.3 | outside seed noise (±0.04) |" in wider
+    assert "measured under other parameters" in wider  # width is part of the budget
+
+    with pytest.raises(FashionError, match="differ in more than the seed"):
+        noise_band.measure(repo, ["main", "wider"])

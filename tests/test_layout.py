@@ -79,8 +79,8 @@ def test_tuning_chain_in_dvc_yaml_follows_the_steps():
 def test_transfer_experiments_in_dvc_yaml_are_the_codes():
     assert tuple(PIPELINE["stages"]["finetune"]["foreach"]) == EXPERIMENTS
     summary_deps = PIPELINE["stages"]["finetune_summary"]["deps"]
-    assert [d for d in summary_deps if d.startswith("metrics/finetune/")] == [
-        f"metrics/finetune/{name}.json" for name in EXPERIMENTS
+    assert [d for d in summary_deps if d.startswith("metrics/details/finetune/")] == [
+        f"metrics/details/finetune/{name}.json" for name in EXPERIMENTS
     ]
 
 
@@ -90,7 +90,10 @@ def test_training_curves_cover_every_architecture_in_params():
         if isinstance(entry, dict):
             ((title, spec),) = entry.items()
             curves[title] = set(spec["y"])
-    for title, metric in (("Training loss", "loss"), ("Training accuracy", "accuracy")):
+    for title, metric in (
+        ("Table 1 training loss (train and val, per architecture)", "loss"),
+        ("Table 1 training accuracy (train and val, per architecture)", "accuracy"),
+    ):
         expected = {
             f"dvclive/train/{arch}/plots/metrics/{split}/{metric}.tsv"
             for arch in PARAMS["train"]["architectures"]
@@ -138,3 +141,39 @@ def test_config_methods_read_through_the_view_too():
     assert cfg.dataset("source").format == PARAMS["datasets"]["source"]["format"]
     with pytest.raises(FashionError, match="key datasets.source.classes"):
         _ = cfg.dataset("source").classes
+
+
+def _entries(body: dict, section: str) -> dict[str, dict]:
+    """path -> options of a stage's outs or metrics (options {} for a bare path)."""
+    out = {}
+    for entry in body.get(section, []):
+        out.update({entry: {}} if isinstance(entry, str) else {k: v or {} for k, v in entry.items()})
+    return out
+
+
+@pytest.mark.parametrize(
+    "name", sorted(n for n, s in PIPELINE["stages"].items() if "--details" in s.get("do", s)["cmd"])
+)
+def test_details_are_plain_outputs_and_only_headlines_are_metrics(name):
+    body = PIPELINE["stages"][name].get("do", PIPELINE["stages"][name])
+    words = body["cmd"].split()
+    details = words[words.index("--details") + 1]
+    assert details.startswith("metrics/details/")
+    assert _entries(body, "outs")[details] == {"cache": False}
+    headline = words[words.index("--metrics") + 1] if "--metrics" in words else None
+    assert list(_entries(body, "metrics")) == ([headline] if headline else [])
+    if headline:
+        assert details == headline.replace("metrics/", "metrics/details/", 1)
+
+
+def test_headline_picks_nested_keys_and_names_a_missing_one():
+    from fashioncat.stage import headline_of
+
+    report = {"best": "b", "archs": {"x": {"acc": 0.5, "s": 3}, "y": {"acc": 0.7, "s": 4}}, "n": 9}
+    assert headline_of(report, ["best", "archs.*.acc"]) == {
+        "best": "b",
+        "archs": {"x": {"acc": 0.5}, "y": {"acc": 0.7}},
+    }
+    assert headline_of(report, []) == {}
+    with pytest.raises(KeyError, match="archs.x.f1"):
+        headline_of(report, ["archs.*.f1"])

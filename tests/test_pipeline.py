@@ -52,7 +52,7 @@ def fixture_data(params: dict, repo: Path) -> None:
 
 
 def metrics(repo: Path, name: str) -> dict:
-    return json.loads((repo / "metrics/data" / name).read_text())
+    return json.loads((repo / "metrics/details/data" / name).read_text())
 
 
 def test_data_stages_on_real_formats_and_split_change_reruns_only_split(tmp_path):
@@ -69,7 +69,7 @@ def test_data_stages_on_real_formats_and_split_change_reruns_only_split(tmp_path
         header = (repo / f"data/split/source/{name}.csv").read_text().splitlines()[0]
         assert header.startswith("image,label")
     shown = dvc(repo, "metrics", "show")
-    assert "crop_source.json" in shown and "split_target.json" in shown
+    assert "crop_source.json" in shown and "balance_target.json" in shown and "split_target.json" not in shown
 
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["split"].update(train=0.5, val=0.25, test=0.25)
@@ -91,7 +91,7 @@ def test_bad_params_stop_the_stage_with_one_line(tmp_path):
 
     repo = project(tmp_path, broken)
     done = subprocess.run(
-        [sys.executable, "stages/split.py", "--dataset", "source", "--balanced", "x", "--out", "y", "--metrics", "z"],
+        [sys.executable, "stages/split.py", "--dataset", "source", "--balanced", "x", "--out", "y", "--details", "z"],
         cwd=repo,
         env=ENV,
         capture_output=True,
@@ -193,14 +193,14 @@ def test_whole_pipeline_report_and_plots(reproduced):
         "report",
     ):
         assert f"Running stage '{stage}'" in out
-    table = json.loads((repo / "metrics/table1.json").read_text())
+    table = json.loads((repo / "metrics/details/table1.json").read_text())
     assert table["best"] == "vgg16" and table["architectures"]["vgg16"]["paper_accuracy"] == 0.67
-    step = json.loads((repo / "metrics/tune/lr_regularizer.json").read_text())
+    step = json.loads((repo / "metrics/details/tune/lr_regularizer.json").read_text())
     assert [(t["learning_rate"], t["regularizer"]) for t in step["trials"]] == [(0.001, "l1"), (0.001, "l2")]
     assert step["trials"][0]["paper_accuracy"] is None and step["chosen"]["regularizer"] in ("l1", "l2")
     chosen = json.loads((repo / "data/tune/lr_decay.json").read_text())
-    assert json.loads((repo / "metrics/final.json").read_text())["hyper"] == chosen["hyper"]
-    evaluation = json.loads((repo / "metrics/evaluate.json").read_text())
+    assert json.loads((repo / "metrics/details/final.json").read_text())["hyper"] == chosen["hyper"]
+    evaluation = json.loads((repo / "metrics/details/evaluate.json").read_text())
     assert evaluation["model"] == "models/final.keras" and evaluation["n"] == 4
     predictions = (repo / "plots/evaluate/predictions.csv").read_text().splitlines()
     assert predictions[0] == "image,true,predicted,confidence" and len(predictions) == 5
@@ -334,7 +334,7 @@ def test_a_later_tuning_grid_reruns_that_step_only(reproduced):
     assert "Running stage 'tune@lr_regularizer'" in rerun
     for earlier in ("train@vgg16", "select_best", "tune@augmentation", "tune@initializer", "tune@optimizer"):
         assert f"Running stage '{earlier}'" not in rerun
-    step = json.loads((repo / "metrics/tune/lr_regularizer.json").read_text())
+    step = json.loads((repo / "metrics/details/tune/lr_regularizer.json").read_text())
     assert [t["regularizer"] for t in step["trials"]] == ["l2", "l1_l2"]
     stale = dvc(repo, "status")
     assert ("tune@lr_decay" in stale) == ((repo / "data/tune/lr_regularizer.json").read_text() != before)

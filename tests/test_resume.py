@@ -56,7 +56,7 @@ TRAINED = [
     "live",
     "--checkpoints",
     "ck",
-    "--metrics",
+    "--details",
     "report.json",
 ]
 COMMANDS = {
@@ -76,7 +76,7 @@ COMMANDS = {
         "trials.png",
         "--checkpoints",
         "ck",
-        "--metrics",
+        "--details",
         "report.json",
     ],
 }

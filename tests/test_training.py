@@ -81,7 +81,7 @@ def train_command(root: Path) -> list[str]:
         "data/split/source",
         "--model",
         "models/vgg16.keras",
-        "--metrics",
+        "--details",
         "metrics/vgg16.json",
         "--live",
         "live",

@@ -225,7 +225,7 @@ def finetune_command(experiment: str, model: str) -> list[str]:
         f"dvclive/finetune/{experiment}",
         "--checkpoints",
         f"checkpoints/finetune/{experiment}",
-        "--metrics",
+        "--details",
         f"metrics/finetune/{experiment}.json",
     ]
 

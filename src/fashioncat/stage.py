@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -17,35 +17,75 @@ from fashioncat.io import write_json
 
 
 def parser(description: str, *, dataset: bool = False, metrics: bool = True) -> argparse.ArgumentParser:
-    """Arguments every stage takes; `dataset` adds those of the stages expanded over datasets."""
+    """Arguments every stage takes; `dataset` adds those of the stages expanded over datasets.
+
+    A stage with a report writes all of it to `--details` (a plain output the report
+    and plots read) and, when `--metrics` is given, its headline figures there: the
+    few numbers a person compares between runs, which dvc.yaml declares as metrics.
+    """
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="parameters file (default: params.yaml)")
     if metrics:
-        p.add_argument("--metrics", required=True, help="where the stage's report (JSON) goes")
+        p.add_argument("--details", required=True, help="where the stage's whole report (JSON) goes")
+        p.add_argument("--metrics", help="where its headline figures (JSON, a DVC metrics file) go")
     if dataset:
         p.add_argument("--dataset", required=True, help="a key of `datasets` in params.yaml")
         p.add_argument("--out", required=True, help="the stage's output folder")
     return p
 
 
-def run(main: Callable[[argparse.Namespace, config.Config], dict | None], p: argparse.ArgumentParser) -> None:
+Headline = Sequence[str] | Callable[[argparse.Namespace], Sequence[str]]
+
+
+def run(
+    main: Callable[[argparse.Namespace, config.Config], dict | None],
+    p: argparse.ArgumentParser,
+    headline: Headline = (),
+) -> None:
     """Parse arguments, load the validated config, call `main`; user errors become one line and exit 2.
 
-    When `main` returns a report, it is written to `--metrics` with the stage's
-    wall time added, so `dvc metrics show` tells where the time goes.
+    When `main` returns a report, it goes to `--details` with the stage's wall time
+    added, and the report's `headline` keys (dotted paths; `*` matches any key at
+    its level; or a function of the arguments giving them) go to `--metrics`.
     """
     args = p.parse_args()
     started = time.perf_counter()
     try:
         report = main(args, _config_for_this_stage(args.params))
         if report is not None:
-            write_json(args.metrics, {**report, "stage_seconds": round(time.perf_counter() - started, 1)})
+            report = {**report, "stage_seconds": round(time.perf_counter() - started, 1)}
+            write_json(args.details, report)
+            if args.metrics:
+                write_json(args.metrics, headline_of(report, headline(args) if callable(headline) else headline))
     except FashionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted: nothing partial was kept", file=sys.stderr)
         sys.exit(130)
+
+
+def headline_of(report: dict, keys: Sequence[str]) -> dict:
+    """The part of `report` that `keys` name, nested as in the report; a key it lacks is a bug, so it raises."""
+    out: dict = {}
+    for key in keys:
+        for path, value in _matches(report, key.split(".")):
+            node = out
+            for part in path[:-1]:
+                node = node.setdefault(part, {})
+            node[path[-1]] = value
+    return out
+
+
+def _matches(node, parts: list[str], path: tuple = ()):
+    if not parts:
+        yield path, node
+        return
+    head, rest = parts[0], parts[1:]
+    if not isinstance(node, dict) or (head != "*" and head not in node):
+        raise KeyError(f"headline key {'.'.join((*path, head))} is not in the stage's report")
+    for name in node if head == "*" else [head]:
+        yield from _matches(node[name], rest, (*path, name))
 
 
 def _config_for_this_stage(params: str):

@@ -55,6 +55,7 @@ def tally(kept: Iterable[str], drops: Iterable[Drop], classes: Iterable[str] = (
         "in": sum(kept.values()) + sum(total_lost.values()),
         "kept": sum(kept.values()),
         "dropped": dict(sorted(total_lost.items())),
+        "dropped_total": sum(total_lost.values()),
         "per_class": per_class,
     }
 

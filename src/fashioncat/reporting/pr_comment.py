@@ -2,7 +2,9 @@
 
 `dvc metrics diff --json` and `dvc params diff --json` give the data; the Markdown is
 rendered here rather than by `--md`, so the comment's columns stay ours and stable
-across DVC versions. Run as `python -m fashioncat.reporting.pr_comment --base main [--out report.md]`
+across DVC versions. Each numeric change is read against the seed-noise band in
+`metrics/noise_band.json` (see `noise_band`): within it, the change is what a new
+seed alone would give. Run as `python -m fashioncat.reporting.pr_comment --base main [--out report.md]`
 (or `make report BASE=main`).
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashioncat.errors import FashionError
+from fashioncat.reporting.noise_band import budget_digest, read_band
 
 # Always shown when present: Table 1 and the confusion matrix are what a reviewer looks at.
 KEY_PLOTS = ("plots/table1.png", "plots/evaluate/confusion.png")
@@ -57,6 +60,19 @@ class Report:
     params: list[Row]
     plots: list[str]
     ignored: int  # metric rows left out by the ignore pattern
+    band: dict | None = None  # metrics/noise_band.json, if measured
+    band_stale: bool = False  # measured under other parameters than the current ones
+
+
+def verdict(row: Row, band: dict | None) -> str:
+    """Whether a numeric change is larger than seed noise alone, in words."""
+    if band is None or not row.changed or not (_number(row.old) and _number(row.new)):
+        return ""
+    width = band["band"].get(f"{row.path}:{row.key}")
+    if width is None:
+        return "no band measured"
+    inside = abs(row.new - row.old) <= width + 1e-9  # the band is rounded to 6 decimals
+    return f"{'within' if inside else 'outside'} seed noise (±{width:.3g})"
 
 
 def _number(value) -> bool:
@@ -121,7 +137,15 @@ def build(repo: Path, base: str, ignore: str = DEFAULT_IGNORE) -> Report:
     metrics = rows(dvc_json(repo, "metrics", "diff", base, "--all"))
     kept = [r for r in metrics if not pattern.search(r.key)]
     params = [r for r in rows(dvc_json(repo, "params", "diff", base)) if r.changed]
-    return Report(base, kept, params, changed_plots(repo, base), len(metrics) - len(kept))
+    band = read_band(repo)
+    stale = band is not None and band.get("budget_digest") != _current_budget(repo)
+    return Report(base, kept, params, changed_plots(repo, base), len(metrics) - len(kept), band, stale)
+
+
+def _current_budget(repo: Path) -> str:
+    import yaml
+
+    return budget_digest(yaml.safe_load((repo / "params.yaml").read_text()))
 
 
 def _table(header: list[str], body: list[list[str]], max_rows: int) -> list[str]:
@@ -145,8 +169,19 @@ def _metrics_section(report: Report, show_all: bool, max_rows: int) -> list[str]
     shown = report.metrics if show_all else changed
     if not shown:
         return [f"No metric changed ({note})."]
-    body = [[r.path, r.key, _cell(r.old), _cell(r.new), r.change] for r in shown]
-    return [note + ".", "", *_table(["path", "metric", "old", "new", "change"], body, max_rows)]
+    body = [[r.path, r.key, _cell(r.old), _cell(r.new), r.change, verdict(r, report.band)] for r in shown]
+    header = ["path", "metric", "old", "new", "change", "vs seed noise"]
+    return [note + ".", "", *_band_note(report), *_table(header, body, max_rows)]
+
+
+def _band_note(report: Report) -> list[str]:
+    if report.band is None:
+        return ["No seed-noise band is measured yet (`make noise-band`): changes cannot be told from noise.", ""]
+    runs = ", ".join(str(r["seed"]) for r in report.band["runs"])
+    text = f"Seed-noise band: the range of each metric over {len(report.band['runs'])} runs with seeds {runs}."
+    if report.band_stale:
+        text += " **It was measured under other parameters than this branch's: measure it again.**"
+    return [text, ""]
 
 
 def _params_section(report: Report, max_rows: int) -> list[str]:
