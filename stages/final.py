@@ -18,7 +18,7 @@ def main(args, cfg):
         choice.hyper,
         choice.augment,
         image_size=cfg.train.image_size,
-        batch_size=cfg.train.batch_size,
+        batch_size=cfg.final.batch_size,
         epochs=cfg.final.epochs,
         patience=cfg.final.patience,
         seed=cfg.seed,

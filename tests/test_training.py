@@ -122,3 +122,28 @@ def test_a_diverging_run_stops_and_says_why(split_root):
     )
     assert result.diverged.startswith("loss became")
     assert result.epochs == 1  # stopped in the first epoch instead of running all three
+
+
+@pytest.mark.slow
+def test_min_delta_stops_when_validation_loss_barely_falls(split_root):
+    """With patience 1, a min_delta no fall can reach stops training after epoch 2 of 4."""
+    splits = load_splits(split_root / "data/split/source", 32)
+
+    def epochs_run(min_delta: float) -> int:
+        _, result = training.train_model(
+            "vgg16",
+            splits,
+            HYPER,
+            Augment(),
+            image_size=32,
+            batch_size=8,
+            epochs=4,
+            patience=1,
+            seed=7,
+            checkpoints=split_root / f"ck{min_delta}",
+            verbose=0,
+            min_delta=min_delta,
+        )
+        return result.epochs
+
+    assert epochs_run(1e9) == 2  # epoch 1 sets the best; epoch 2 cannot beat it by 1e9

@@ -37,6 +37,7 @@ def finetune(batch_norm="frozen", epochs=2) -> FinetuneConfig:
     return FinetuneConfig(
         epochs=epochs,
         patience=0,
+        min_delta=0.0,
         batch_norm=batch_norm,
         last_layer=Retrain("adam", 0.05, 1.0),
         whole_model=Retrain("sgd", 0.05, 0.9),

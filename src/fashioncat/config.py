@@ -314,9 +314,10 @@ class FinalConfig:
 
     epochs: int
     patience: int
+    batch_size: int  # its own: on 2 cores a larger batch trains more images per second
 
     def check(self, key: str) -> None:
-        _positive(self, key, "epochs")
+        _positive(self, key, "epochs", "batch_size")
         _non_negative(self, key, "patience")
 
 
@@ -340,13 +341,14 @@ class FinetuneConfig:
 
     epochs: int  # the same budget for last_layer, whole_model and scratch
     patience: int
+    min_delta: float  # a smaller fall in validation loss does not count as an improvement
     batch_norm: str  # frozen: BN layers keep source statistics (inference mode) | train: they adapt
     last_layer: Retrain
     whole_model: Retrain
 
     def check(self, key: str) -> None:
         _positive(self, key, "epochs")
-        _non_negative(self, key, "patience")
+        _non_negative(self, key, "patience", "min_delta")
         _one_of(self, key, "batch_norm", BATCH_NORM)
 
 

@@ -97,12 +97,13 @@ def fit(
     live_dir: Path | None = None,
     callbacks: tuple = (),
     verbose: int = 2,
+    min_delta: float = 0.0,
 ) -> tuple[keras.Model, Result]:
     """Train (or resume training) `model`; return the trained model and what happened.
 
     `model` must already be compiled. `patience` > 0 stops early when the
-    validation loss has not improved for that many epochs and keeps the best
-    weights. `live_dir` receives dvclive curves. On success the checkpoint
+    validation loss has not improved by more than `min_delta` for that many epochs
+    and keeps the best weights. `live_dir` receives dvclive curves. On success the checkpoint
     folder is removed.
     """
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -114,7 +115,11 @@ def fit(
     if live_dir is not None:
         hooks.append(LiveLog(live_dir, result.history))
     if patience > 0:
-        hooks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True))
+        hooks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, min_delta=min_delta, restore_best_weights=True
+            )
+        )
     if result.epochs < epochs:
         model.fit(
             train.epochs(result.epochs, epochs),
@@ -182,6 +187,7 @@ def train_model(
     checkpoints: Path,
     live_dir: Path | None = None,
     verbose: int = 2,
+    min_delta: float = 0.0,
 ) -> tuple[keras.Model, Result]:
     """Build `architecture` from scratch and train it on the train split, validating on val."""
     make_deterministic(seed)
@@ -190,7 +196,16 @@ def train_model(
     augment = augment or Augment()
     train, val = train_val(splits, augment, batch_size=batch_size, seed=seed)
     key = fingerprint(
-        architecture, asdict(hyper), asdict(augment), image_size, batch_size, epochs, patience, seed, splits.digest()
+        architecture,
+        asdict(hyper),
+        asdict(augment),
+        image_size,
+        batch_size,
+        epochs,
+        patience,
+        seed,
+        splits.digest(),
+        min_delta,
     )
     return fit(
         model,
@@ -203,6 +218,7 @@ def train_model(
         live_dir=live_dir,
         callbacks=(models.EpochDecay(hyper.learning_rate, hyper.decay),),
         verbose=verbose,
+        min_delta=min_delta,
     )
 
 

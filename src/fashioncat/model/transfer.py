@@ -121,6 +121,7 @@ def scratch(target: Splits, setup: Setup) -> dict:
         checkpoints=setup.checkpoints,
         live_dir=setup.live_dir,
         verbose=setup.verbose,
+        min_delta=budget.min_delta,
     )
     return _scored("scratch", model, target, result)
 
@@ -143,6 +144,7 @@ def retrain(name: str, source: keras.Model, source_classes: list[str], target: S
         setup.finetune.batch_norm,
         setup.finetune.epochs,
         setup.finetune.patience,
+        setup.finetune.min_delta,
         setup.batch_size,
         setup.seed,
         setup.choice.as_dict(),
@@ -156,6 +158,7 @@ def retrain(name: str, source: keras.Model, source_classes: list[str], target: S
         val,
         epochs=setup.finetune.epochs,
         patience=setup.finetune.patience,
+        min_delta=setup.finetune.min_delta,
         checkpoints=setup.checkpoints,
         fingerprint=key,
         live_dir=setup.live_dir,

@@ -191,9 +191,10 @@ def departures(cfg) -> list[str]:
         f" {grids.augmentation.zoom}, initializers {grids.initializer.initializer}; learning rates"
         f" {grids.lr_regularizer.learning_rate} (paper: 0.01, 0.1, 1), regularizers"
         f" {grids.lr_regularizer.regularizer}, decays {grids.lr_decay.decay}.",
-        f"- Final model: {cfg.final.epochs} epochs (paper: not stated).",
+        f"- Final model: {cfg.final.epochs} epochs (paper: not stated) at batch {cfg.final.batch_size} (paper: 32).",
         f"- Transfer: every trained experiment stops when validation loss has not improved for"
-        f" {cfg.finetune.patience} epochs, at most {cfg.finetune.epochs} (paper: not stated); whole_model uses"
+        f" {cfg.finetune.patience} epochs by more than {cfg.finetune.min_delta}, at most {cfg.finetune.epochs}"
+        " (paper: not stated); whole_model uses"
         f" {cfg.finetune.whole_model.optimizer} at {cfg.finetune.whole_model.learning_rate} (paper: the"
         " from-scratch settings).",
         "",
