@@ -7,6 +7,7 @@ from fashioncat.contracts import read_choice
 from fashioncat.model import training
 from fashioncat.model.checkpoints import save_model
 from fashioncat.model.splits import load_splits
+from fashioncat.reporting import plots
 
 
 def main(args, cfg):
@@ -27,6 +28,8 @@ def main(args, cfg):
     )
     val = training.scores(model, splits, names=("val",))["val"]
     save_model(model, args.model)
+    accuracy = {name: result.history[key] for name, key in (("train", "accuracy"), ("val", "val_accuracy"))}
+    plots.curves_png(accuracy, args.curves, f"Final model ({choice.architecture}): accuracy per epoch", "accuracy")
     return {
         **choice.as_dict(),
         **{f"val_{k}": v for k, v in val.items()},
@@ -43,5 +46,6 @@ if __name__ == "__main__":
     p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
     p.add_argument("--model", required=True, help="where to write the final .keras model")
     p.add_argument("--live", required=True, help="dvclive folder for the training curves")
+    p.add_argument("--curves", required=True, help="train and val accuracy per epoch (PNG)")
     p.add_argument("--checkpoints", required=True, help="resume folder (not a DVC output)")
     stage.run(main, p, headline=("val_accuracy",))

@@ -88,7 +88,7 @@ def png(seed: int) -> bytes:
 
 def test_report_shows_changed_metric_params_and_plots(tmp_path):
     repo = tiny_project(tmp_path, width=1)
-    (repo / "plots/evaluate").mkdir(parents=True)
+    (repo / "plots/3_final").mkdir(parents=True)
     for name, seed in (("table1.png", 1), ("same.png", 2), ("other.png", 3)):
         (repo / "plots" / name).write_bytes(png(seed))
     commit(repo, "plots")
@@ -104,7 +104,7 @@ def test_report_shows_changed_metric_params_and_plots(tmp_path):
     assert "| metrics/fit.json | score | 0.6 | 0.9 | +0.3 |" in text
     assert "1 changed, 1 unchanged" in text and "| files |" not in text
     assert "| params.yaml | width | 1 | 2 |" in text and "| size |" not in text
-    assert "![plots/table1.png](plots/table1.png)" in text  # a key plot: always shown
+    assert "![plots/1_table1/table1.png](plots/1_table1/table1.png)" in text  # a key plot: always shown
     assert "(plots/other.png)" in text and "same.png" not in text and "confusion.png" not in text
 
     all_rows = report(repo, "--base", "main", "--all").stdout

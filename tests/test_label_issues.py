@@ -74,19 +74,19 @@ def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
     report = label_issues.run(
         "final.keras",
         "data/split/source",
-        "plots/label_issues.csv",
-        "plots/label_issues.png",
+        "plots/5_label_issues/label_issues.csv",
+        "plots/5_label_issues/label_issues.png",
         filter_by="prune_by_noise_rate",
         sheet=4,
     )
-    with open("plots/label_issues.csv", newline="") as f:
+    with open("plots/5_label_issues/label_issues.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == list(label_issues.COLUMNS)
     assert report["issues"] == len(rows) and report["n"] == 60 and report["method"] == "prune_by_noise_rate"
     assert len({r["image"] for r in rows} & planted) >= 5  # >= 70 % of the 6 planted
     assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
     assert all(r["given"] != r["suggested"] for r in rows if r["image"] in planted)
-    with Image.open("plots/label_issues.png") as sheet:
+    with Image.open("plots/5_label_issues/label_issues.png") as sheet:
         assert sheet.format == "PNG" and sheet.width > 200
 
 

@@ -163,7 +163,7 @@ def one_architecture(params, repo):
     params["crop"]["size"] = 32
     params["train"].update(epochs=1, batch_size=4, architectures={"vgg16": {}})
     params["tune"] = {"trial": {"epochs": 1, "subset": 0, "patience": 0}, "grids": TINY_GRIDS, "noise_seeds": 2}
-    params["final"]["epochs"] = 1
+    params["final"].update(epochs=1, batch_size=4)
     params["finetune"]["epochs"] = 1
     params["label_issues"]["sheet"] = 4
 
@@ -202,7 +202,7 @@ def test_whole_pipeline_report_and_plots(reproduced):
     assert json.loads((repo / "metrics/details/final.json").read_text())["hyper"] == chosen["hyper"]
     evaluation = json.loads((repo / "metrics/details/evaluate.json").read_text())
     assert evaluation["model"] == "models/final.keras" and evaluation["n"] == 4
-    predictions = (repo / "plots/evaluate/predictions.csv").read_text().splitlines()
+    predictions = (repo / "plots/3_final/predictions.csv").read_text().splitlines()
     assert predictions[0] == "image,true,predicted,confidence" and len(predictions) == 5
     report = (repo / "metrics/report.md").read_text()
     for title in (
@@ -220,7 +220,10 @@ def test_whole_pipeline_report_and_plots(reproduced):
     assert "Data and pipelines are up to date" in dvc(repo, "status")
     dvc(repo, "plots", "show", "-o", "html")
     page = (repo / "html/index.html").read_text()
-    assert "Confusion matrix" in page and "table1.png" in page and "Training loss" in page and "lr_decay.png" in page
+    order = ["Table 1 training loss", "table1.png", "lr_decay.png", "curves.png", "confusion.png", "table6.png"]
+    order.append("label_issues.png")
+    places = [page.find(item) for item in order]
+    assert min(places) >= 0 and places == sorted(places), dict(zip(order, places))
 
 
 def _stale(repo: Path) -> set[str]:

@@ -61,7 +61,7 @@ TRAINED = [
 ]
 COMMANDS = {
     "train": ["stages/train.py", "--arch", "vgg16", *TRAINED],
-    "final": ["stages/final.py", "--choice", "start.json", *TRAINED],
+    "final": ["stages/final.py", "--choice", "start.json", "--curves", "curves.png", *TRAINED],
     "tune": [
         "stages/tune.py",
         "--step",

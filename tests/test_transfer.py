@@ -221,7 +221,7 @@ def finetune_command(experiment: str, model: str) -> list[str]:
         "--out-model",
         f"models/finetune/{experiment}.keras",
         "--confusion-png",
-        f"plots/finetune/{experiment}.png",
+        f"plots/4_transfer/{experiment}.png",
         "--live",
         f"dvclive/finetune/{experiment}",
         "--checkpoints",
@@ -250,7 +250,7 @@ def test_benchmark_and_summary_stages(tmp_path, outcomes):
     report = json.loads((root / "metrics/finetune/benchmark.json").read_text())
     assert report["experiment"] == "benchmark" and report["n"] == 8 and "probabilities" not in report
     assert filecmp.cmp(root / "models/final.keras", root / "models/finetune/benchmark.keras", shallow=False)
-    assert (root / "plots/finetune/benchmark.png").stat().st_size > 0
+    assert (root / "plots/4_transfer/benchmark.png").stat().st_size > 0
     assert (
         json.loads((root / "dvclive/finetune/benchmark/metrics.json").read_text())["test"]["accuracy"]
         == report["accuracy"]
@@ -259,7 +259,7 @@ def test_benchmark_and_summary_stages(tmp_path, outcomes):
         (root / f"metrics/finetune/{name}.json").write_text(json.dumps(transfer.report(outcomes[name])))
     # in this process: a second TensorFlow start-up would double the test's time
     summary_stage = runpy.run_path(str(ROOT / "stages/finetune_summary.py"))
-    plots = root / "plots/finetune"
+    plots = root / "plots/4_transfer"
     args = argparse.Namespace(
         metrics_dir=str(root / "metrics/finetune"), plot=str(plots / "tradeoff.png"), bars=str(plots / "table6.png")
     )

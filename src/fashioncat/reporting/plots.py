@@ -96,13 +96,13 @@ def scatter_png(points: Mapping[str, tuple[float, float]], path, title: str, xla
     _save(fig, path)
 
 
-def curves_png(history: Mapping[str, Sequence[float]], path, title: str) -> None:
+def curves_png(history: Mapping[str, Sequence[float]], path, title: str, ylabel: str = "value") -> None:
     """One line per series (loss, val_loss, ...) over epochs, numbered from 1 as Keras reports them."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for name, series in history.items():
         ax.plot(range(1, len(series) + 1), list(series), marker="o", markersize=3, label=name)
     ax.set_xlabel("epoch")
-    ax.set_ylabel("value")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     if history:

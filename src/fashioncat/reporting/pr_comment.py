@@ -23,7 +23,7 @@ from fashioncat.errors import FashionError
 from fashioncat.reporting.noise_band import budget_digest, read_band
 
 # Always shown when present: Table 1 and the confusion matrix are what a reviewer looks at.
-KEY_PLOTS = ("plots/table1.png", "plots/evaluate/confusion.png")
+KEY_PLOTS = ("plots/1_table1/table1.png", "plots/3_final/confusion.png")
 # Wall times change on every run; listing them would bury the metrics that matter.
 DEFAULT_IGNORE = r"_seconds$"
 # GitHub refuses comments over 65536 characters; a data change can touch hundreds of counts.
