@@ -6,12 +6,15 @@ benchmark times both sides in rounds, back to back and in alternating order (a s
 spell then hits both sides of a round alike), and judges the per-round ratios:
 
 - the median ratio is the figure;
-- its spread is the interquartile range of the rounds and a 95% bootstrap interval
-  of the median (resampled rounds, fixed seed, so the same timings give the same
-  interval);
+- its spread is the interquartile range of the rounds and a 95% confidence interval
+  of the median: the distribution-free one from order statistics (the true median
+  lies below the k-th smallest of n rounds with a binomial(n, 1/2) probability), so
+  it assumes nothing about the shape of the noise, which on a shared machine is
+  anything but normal. It needs at least 6 rounds ([min, max] then covers 97%);
+  with fewer there is no 95% interval;
 - the verdict is "met" when the whole interval is on the goal's side, "not met" when
   it is wholly on the other side, and "unresolved at this noise" when it straddles the
-  goal: more rounds, or a quieter machine, are needed.
+  goal (or there are too few rounds): more rounds, or a quieter machine, are needed.
 
 With `--results FILE`, a benchmark appends its rows (JSON lines) to FILE; `python
 bench/benchstats.py FILE` turns them into the Markdown table `make bench` prints and
@@ -21,12 +24,14 @@ writes, with the machine's CPU model from /proc/cpuinfo.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from math import comb
 from pathlib import Path
 
 import numpy as np
@@ -39,21 +44,33 @@ class Spread:
     median: float
     q1: float
     q3: float
-    low: float  # 95% bootstrap interval of the median
+    low: float  # 95% confidence interval of the median; -inf, inf with under 6 rounds
     high: float
     n: int
 
 
-def spread(values: Sequence[float], *, resamples: int = 4000, seed: int = 0) -> Spread:
-    """Median, quartiles and a percentile-bootstrap 95% interval of the median."""
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float]:
+    """The order-statistic interval [x_(k), x_(n+1-k)] with the largest k that keeps its coverage >= `confidence`."""
+    x = sorted(values)
+    n = len(x)
+    tail = (1 - confidence) / 2
+    k, below = 0, 0.0  # below: P(binomial(n, 1/2) <= k - 1), the chance the median is under x_(k)
+    while k < n:
+        below += comb(n, k) / 2**n
+        if below > tail:
+            break
+        k += 1
+    return (x[k - 1], x[n - k]) if k else (-math.inf, math.inf)
+
+
+def spread(values: Sequence[float]) -> Spread:
+    """Median, quartiles and a distribution-free 95% interval of the median."""
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         raise ValueError("no measurements")
-    rng = np.random.default_rng(seed)
-    medians = np.median(x[rng.integers(0, x.size, (resamples, x.size))], axis=1)
     q1, q3 = np.percentile(x, [25, 75])
-    low, high = np.percentile(medians, [2.5, 97.5])
-    return Spread(float(np.median(x)), float(q1), float(q3), float(low), float(high), int(x.size))
+    low, high = median_interval(x.tolist())
+    return Spread(float(np.median(x)), float(q1), float(q3), low, high, int(x.size))
 
 
 def scaled(s: Spread, factor: float) -> Spread:
@@ -102,12 +119,14 @@ def ratios(numerator: Sequence[float], denominator: Sequence[float]) -> list[flo
 
 
 def describe(s: Spread, unit: str = "x", digits: int = 2) -> str:
-    """`2.95x (IQR 2.80-3.10; 95% CI of the median 2.85-3.05; 9 rounds)`."""
+    """`2.95x (IQR 2.80-3.10; 95% CI of the median 2.70-3.20; 7 rounds)`."""
     f = f"{{:.{digits}f}}"
-    return (
-        f"{f.format(s.median)}{unit} (IQR {f.format(s.q1)}-{f.format(s.q3)}; "
-        f"95% CI of the median {f.format(s.low)}-{f.format(s.high)}; {s.n} rounds)"
+    interval = (
+        f"95% CI of the median {f.format(s.low)}-{f.format(s.high)}"
+        if math.isfinite(s.low)
+        else "too few rounds for a 95% CI"
     )
+    return f"{f.format(s.median)}{unit} (IQR {f.format(s.q1)}-{f.format(s.q3)}; {interval}; {s.n} rounds)"
 
 
 def record(results: str | None, **row) -> None:

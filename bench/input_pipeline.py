@@ -21,8 +21,10 @@ best augmentation (rotation 10, shear 0.2 degrees, zoom 0.05, horizontal flip):
   ours, later epoch    one more epoch of that dataset (decoding is paid once per run).
 
 A warm-up round (file cache, graph tracing, imports on both sides) comes first; the
-rounds are interleaved and judged as in benchstats.py. The goal's figure is
-ImageDataGenerator's epoch time over ours, first epoch.
+rounds are interleaved and judged as in benchstats.py. The goal is judged twice,
+as ImageDataGenerator's epoch time over ours: on the first epoch (a Table 1 train
+stage trains 1 epoch by default) and on later epochs (tuning trials, the final
+model and fine-tuning reuse the decoded arrays for every epoch).
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def main() -> None:
     first = benchstats.spread(benchstats.ratios(keras, times["ours, first epoch"]))
     later = benchstats.spread(benchstats.ratios(keras, times["ours, later epoch"]))
     verdict = benchstats.verdict(first, GOAL, at_least=True)
+    verdict_later = benchstats.verdict(later, GOAL, at_least=True)
     print(
         f"input pipeline: {n} PNGs {args.crop}x{args.crop} -> {args.size}x{args.size} ({path}), batch {args.batch}, "
         f"paper augmentation, {benchstats.machine()}"
@@ -136,16 +139,21 @@ def main() -> None:
         print(f"  {name:<19}: {rate.median:7.0f} images/s (IQR {rate.q1:.0f}-{rate.q3:.0f})")
     print(f"  speed-up, first epoch end to end: {benchstats.describe(first)}")
     print(f"  speed-up, later epochs          : {benchstats.describe(later)}")
-    print(f"  goal first epoch >= {GOAL}x ImageDataGenerator: {verdict}")
+    print(f"  goal >= {GOAL}x ImageDataGenerator: first epoch {verdict}; later epochs {verdict_later}")
+    where = f"{n} PNGs {args.crop} -> {args.size} px, {path}, paper augmentation"
     benchstats.record(
         args.results,
-        benchmark=(
-            f"input pipeline vs ImageDataGenerator, first epoch end to end ({n} PNGs {args.crop} -> {args.size} px, "
-            f"{path}, paper augmentation)"
-        ),
-        figure=benchstats.describe(first) + f"; later epochs {later.median:.1f}x",
+        benchmark=f"input pipeline vs ImageDataGenerator, first epoch end to end ({where})",
+        figure=benchstats.describe(first),
         goal=f">= {GOAL}x",
         verdict=verdict,
+    )
+    benchstats.record(
+        args.results,
+        benchmark=f"input pipeline vs ImageDataGenerator, later epochs (decoded once; {where})",
+        figure=benchstats.describe(later),
+        goal=f">= {GOAL}x",
+        verdict=verdict_later,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -15,28 +16,35 @@ import benchstats  # noqa: E402
 def test_median_and_quartiles_of_five_rounds():
     s = benchstats.spread([5.0, 1.0, 4.0, 2.0, 3.0])
     assert (s.median, s.q1, s.q3, s.n) == (3.0, 2.0, 4.0, 5)
-    assert 1.0 <= s.low <= 3.0 <= s.high <= 5.0  # a median of resampled rounds stays within them
 
 
-def test_bootstrap_interval_of_identical_rounds_is_a_point_and_of_two_rounds_spans_both():
-    same = benchstats.spread([3.0, 3.0, 3.0])
-    assert (same.low, same.high) == (3.0, 3.0)
-    # two rounds resample to (2, 2), (2, 4), (4, 2) or (4, 4): medians 2, 3, 3, 4
-    two = benchstats.spread([2.0, 4.0])
-    assert (two.low, two.high) == (2.0, 4.0)
-    assert benchstats.spread([2.0, 4.0]) == two  # seeded: the same timings, the same interval
+@pytest.mark.parametrize(
+    "n,interval",
+    [
+        # P(binomial(5, 1/2) = 0) = 1/32 > 2.5%: even [min, max] covers only 94%
+        (5, (-math.inf, math.inf)),
+        # 1/64 <= 2.5%, but 1/64 + 6/64 is not: [x_(1), x_(6)] (97% coverage)
+        (6, (1.0, 6.0)),
+        (7, (1.0, 7.0)),  # 1/128 <= 2.5% < 8/128
+        (9, (2.0, 8.0)),  # 1/512 + 9/512 = 10/512 <= 2.5% < 46/512: [x_(2), x_(8)]
+    ],
+)
+def test_interval_of_the_median_from_order_statistics(n, interval):
+    values = [float(v) for v in range(n, 0, -1)]  # n, ..., 1: unsorted on purpose
+    assert benchstats.median_interval(values) == interval
 
 
 @pytest.mark.parametrize(
     "values,goal,at_least,expected",
     [
-        ([3.0, 3.0, 3.0], 3.0, True, "met"),  # exactly at the goal counts as reaching it
-        ([3.0, 3.0, 3.0], 3.5, True, "not met"),
-        ([2.0, 4.0], 3.0, True, "unresolved at this noise"),
-        ([0.01, 0.02, 0.03], 0.10, False, "met"),  # an overhead below 10%
-        ([0.20, 0.30], 0.10, False, "not met"),
-        ([0.05, 0.15], 0.10, False, "unresolved at this noise"),
-        ([0.10, 0.10], 0.10, False, "not met"),  # "< 10%": 10% itself misses
+        ([3.0] * 6, 3.0, True, "met"),  # exactly at the goal counts as reaching it
+        ([3.0] * 6, 3.5, True, "not met"),
+        ([3.0] * 5, 2.0, True, "unresolved at this noise"),  # 5 rounds: no 95% interval at all
+        ([2.5, 2.9, 3.1, 3.2, 3.3, 3.4], 3.0, True, "unresolved at this noise"),  # [2.5, 3.4] straddles 3
+        ([0.01, 0.02, 0.03, 0.04, 0.05, 0.09], 0.10, False, "met"),  # an overhead below 10%
+        ([0.12, 0.2, 0.3, 0.3, 0.3, 0.4], 0.10, False, "not met"),
+        ([0.05, 0.06, 0.07, 0.08, 0.09, 0.15], 0.10, False, "unresolved at this noise"),
+        ([0.10] * 6, 0.10, False, "not met"),  # "< 10%": 10% itself misses
     ],
 )
 def test_verdict(values, goal, at_least, expected):
