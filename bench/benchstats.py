@@ -23,11 +23,11 @@ writes, with the machine's CPU model from /proc/cpuinfo.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -164,13 +164,14 @@ def table(rows: list[dict]) -> str:
 
 
 def main() -> None:
-    """`python bench/benchstats.py RESULTS.jsonl [OUT.md]`: print the table and write it."""
-    source = Path(sys.argv[1])
-    rows = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
-    text = table(rows)
+    p = argparse.ArgumentParser(description="Print the benchmarks' table from their rows, and write it.")
+    p.add_argument("rows", type=Path, help="the JSON-lines file the benchmarks' --results appended to")
+    p.add_argument("out", type=Path, nargs="?", help="also write the Markdown table here (bench/results.md)")
+    args = p.parse_args()
+    text = table([json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()])
     print(text, end="")
-    if len(sys.argv) > 2:
-        Path(sys.argv[2]).write_text(text)
+    if args.out:
+        args.out.write_text(text)
 
 
 if __name__ == "__main__":
