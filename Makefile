@@ -33,7 +33,7 @@ BENCH_ROWS := bench/results.jsonl
 bench: $(STAMP)
 	rm -f $(BENCH_ROWS)
 	python bench/crop_throughput.py --profile --results $(BENCH_ROWS)
-	python bench/crop_throughput.py --size 224 --results $(BENCH_ROWS)
+	python bench/crop_throughput.py --size 224 --images 300 --results $(BENCH_ROWS)
 	python bench/input_pipeline.py --results $(BENCH_ROWS)
 	python bench/input_pipeline.py --crop 64 --results $(BENCH_ROWS)
 	python bench/train_overhead.py --results $(BENCH_ROWS)
