@@ -1,17 +1,30 @@
-"""Augmented-input throughput: our tf.data pipeline against Keras' ImageDataGenerator.
+"""Augmented-input throughput: our pipeline against Keras' ImageDataGenerator (goal: >= 3x), on the default run's path.
 
-    python bench/input_pipeline.py [--images 2000] [--size 64] [--batch 32]
+    python bench/input_pipeline.py [--images 2000] [--crop 32] [--size 32] [--batch 32] [--rounds 7] [--results FILE]
 
-Writes `--images` PNGs of size x size into class sub-folders of a temporary
-directory (flow_from_directory needs that layout) plus a split manifest naming
-the same files, then produces one epoch of batches of 32 with the paper's best
-augmentation (rotation 10, shear 0.2 degrees, zoom 0.05, horizontal flip) both
-ways, end to end from the files:
+The default run's train stage reads the PNGs the crop stage wrote (`crop.size`, 32 px,
+8-bit RGB) and trains at `train.image_size` (32 px). Since the two are equal,
+`decode_all` takes its tf.data path (PNGs decoded in parallel, no resize); with
+`--crop` different from `--size` it takes the PIL path (decode + bicubic resize in
+this process), the path a config with larger crops would take. Both default from
+params.yaml.
 
-  ImageDataGenerator(...).flow_from_directory(...): scan + load + augment, every epoch.
-  ours: load_split + decode_all once, then dataset(...) for the epoch.
+Writes `--images` PNGs of crop x crop into class folders of a temporary directory
+(flow_from_directory needs that layout) and a split manifest naming the same files.
+One round times, end to end from the files, one epoch of batches with the paper's
+best augmentation (rotation 10, shear 0.2 degrees, zoom 0.05, horizontal flip):
 
-A second epoch is timed for both, since ours pays decoding only once per run.
+  ImageDataGenerator   a new flow_from_directory(...) (scan, then load + augment
+                       every batch), one epoch;
+  ours, first epoch    load_split + decode_all + dataset(...), one epoch: what a
+                       train stage pays, whose default is 1 epoch;
+  ours, later epoch    one more epoch of that dataset (decoding is paid once per run).
+
+A warm-up round (file cache, graph tracing, imports on both sides) comes first; the
+rounds are interleaved and judged as in benchstats.py. The goal is judged twice,
+as ImageDataGenerator's epoch time over ours: on the first epoch (a Table 1 train
+stage trains 1 epoch by default) and on later epochs (tuning trials, the final
+model and fine-tuning reuse the decoded arrays for every epoch).
 """
 
 from __future__ import annotations
@@ -19,93 +32,129 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import benchstats  # noqa: E402
 import fixtures  # noqa: E402
 
-from fashioncat.config import Augment
+from fashioncat.config import Augment  # noqa: E402
 from fashioncat.model.inputs import dataset, decode_all, load_split  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["dress", "skirt", "top", "trousers"]
 PAPER = Augment(rotation=10, shear=0.2, zoom=0.05, horizontal_flip=True)
+GOAL = 3.0
 
 
 def make_images(root: Path, count: int, size: int) -> Path:
-    """PNGs in root/<class>/ and a manifest (paths relative to root) naming them all."""
+    """PNGs (8-bit RGB, as the crop stage writes them) in root/<class>/ and a manifest naming them all."""
     lines = ["image,label"]
     for i in range(count):
         label = CLASSES[i % len(CLASSES)]
         name = f"{label}/{i:06d}.png"
         (root / name).parent.mkdir(parents=True, exist_ok=True)
-        fixtures.garment(i, size=(size, size)).save(root / name)
+        fixtures.garment(i, size=(size, size)).save(root / name, compress_level=1)
         lines.append(f"{name},{label}")
     manifest = root / "train.csv"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest
 
 
-def keras_epochs(root: Path, size: int, batch: int) -> tuple[float, float, int]:
-    """Seconds for the first and second epoch of flow_from_directory, and images per epoch."""
+def keras_epoch(root: Path, size: int, batch: int) -> int:
+    """One epoch of a fresh flow_from_directory with the paper's augmentation; the images it gave."""
     from tensorflow.keras.preprocessing.image import ImageDataGenerator
 
-    start = time.perf_counter()
     generator = ImageDataGenerator(rotation_range=10, shear_range=0.2, zoom_range=0.05, horizontal_flip=True)
     flow = generator.flow_from_directory(
         str(root), target_size=(size, size), batch_size=batch, class_mode="categorical", shuffle=True, seed=0
     )
-    times = []
-    for _ in range(2):
-        for i in range(len(flow)):
-            flow[i]
-        flow.on_epoch_end()
-        times.append(time.perf_counter() - start)
-        start = time.perf_counter()
-    return times[0], times[1], flow.n
+    return sum(len(flow[i][0]) for i in range(len(flow)))
 
 
-def our_epochs(manifest: Path, root: Path, size: int, batch: int) -> tuple[float, float, float, int]:
-    """Seconds to decode once, for the first and second epoch, and images per epoch."""
-    start = time.perf_counter()
-    paths, labels = load_split(manifest, CLASSES, root=root)
-    images = decode_all(paths, size)
-    decode = time.perf_counter() - start
-    ds = dataset(images, labels, num_classes=len(CLASSES), batch_size=batch, augment=PAPER, shuffle=True, seed=0)
-    times = []
-    for _ in range(2):
-        start = time.perf_counter()
-        for x, y in ds:
-            x.numpy(), y.numpy()
-        times.append(time.perf_counter() - start)
-    return decode, times[0], times[1], len(images)
+class Ours:
+    """Our side; `first` decodes and builds the dataset, `later` iterates it once more."""
+
+    def __init__(self, manifest: Path, root: Path, size: int, batch: int):
+        self.manifest, self.root, self.size, self.batch = manifest, root, size, batch
+        self.ds = None
+
+    def first(self) -> int:
+        paths, labels = load_split(self.manifest, CLASSES, root=self.root)
+        images = decode_all(paths, self.size)
+        self.ds = dataset(
+            images, labels, num_classes=len(CLASSES), batch_size=self.batch, augment=PAPER, shuffle=True, seed=0
+        )
+        return self.later()
+
+    def later(self) -> int:
+        # a new iterator replays epoch 0: the same work as any later epoch (another shuffle and warp)
+        return sum(len(x) for x, _ in self.ds)
 
 
 def main() -> None:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--images", type=int, default=2000)
-    p.add_argument("--size", type=int, nargs="+", default=[64])
-    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--crop", type=int, default=params["crop"]["size"], help="size of the PNGs on disk")
+    p.add_argument("--size", type=int, default=params["train"]["image_size"], help="size fed to the model")
+    p.add_argument("--batch", type=int, default=params["train"]["batch_size"])
+    p.add_argument("--rounds", type=int, default=7, help="timed rounds (after one warm-up round)")
+    p.add_argument("--results", help="append the table row to this JSON-lines file (make bench)")
     args = p.parse_args()
-    for size in args.size:
-        with tempfile.TemporaryDirectory() as scratch:
-            root = Path(scratch)
-            manifest = make_images(root, args.images, size)
-            k1, k2, kn = keras_epochs(root, size, args.batch)
-            decode, o1, o2, on = our_epochs(manifest, root, size, args.batch)
-        assert kn == on == args.images
-        n = args.images
-        keras_rate, ours_rate = n / k1, n / (decode + o1)
-        print(f"size {size}, {n} PNGs, batch {args.batch}, paper augmentation")
-        print(
-            f"  ImageDataGenerator.flow_from_directory: epoch 1 {k1:6.2f} s = {keras_rate:7.0f} img/s;"
-            f" epoch 2 {n / k2:7.0f} img/s"
-        )
-        print(
-            f"  ours: decode_all {decode:6.2f} s + epoch 1 {o1:6.2f} s = {ours_rate:7.0f} img/s;"
-            f" epoch 2 alone {n / o2:7.0f} img/s"
-        )
-        print(f"  speed-up: first epoch end to end {ours_rate / keras_rate:.1f}x, later epochs {k2 / o2:.1f}x")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        manifest = make_images(root, args.images, args.crop)
+        ours = Ours(manifest, root, args.size, args.batch)
+        seen = {}
+
+        def side(name, fn):
+            def run():
+                seen[name] = fn()
+
+            return benchstats.timed(run)
+
+        sides = {
+            "ImageDataGenerator": side("keras", lambda: keras_epoch(root, args.size, args.batch)),
+            "ours, first epoch": side("first", ours.first),
+            "ours, later epoch": side("later", ours.later),
+        }
+        times = benchstats.rounds(sides, args.rounds)
+    assert set(seen.values()) == {args.images}, seen  # every side gave every image once per round
+    n = args.images
+    path = "tf.data PNG decode" if args.crop == args.size else "PIL decode + bicubic resize"
+    keras = times["ImageDataGenerator"]
+    first = benchstats.spread(benchstats.ratios(keras, times["ours, first epoch"]))
+    later = benchstats.spread(benchstats.ratios(keras, times["ours, later epoch"]))
+    verdict = benchstats.verdict(first, GOAL, at_least=True)
+    verdict_later = benchstats.verdict(later, GOAL, at_least=True)
+    print(
+        f"input pipeline: {n} PNGs {args.crop}x{args.crop} -> {args.size}x{args.size} ({path}), batch {args.batch}, "
+        f"paper augmentation, {benchstats.machine()}"
+    )
+    for name, t in times.items():
+        rate = benchstats.spread([n / s for s in t])
+        print(f"  {name:<19}: {rate.median:7.0f} images/s (IQR {rate.q1:.0f}-{rate.q3:.0f})")
+    print(f"  speed-up, first epoch end to end: {benchstats.describe(first)}")
+    print(f"  speed-up, later epochs          : {benchstats.describe(later)}")
+    print(f"  goal >= {GOAL}x ImageDataGenerator: first epoch {verdict}; later epochs {verdict_later}")
+    where = f"{n} PNGs {args.crop} -> {args.size} px, {path}, paper augmentation"
+    benchstats.record(
+        args.results,
+        benchmark=f"input pipeline vs ImageDataGenerator, first epoch end to end ({where})",
+        figure=benchstats.describe(first),
+        goal=f">= {GOAL}x",
+        verdict=verdict,
+    )
+    benchstats.record(
+        args.results,
+        benchmark=f"input pipeline vs ImageDataGenerator, later epochs (decoded once; {where})",
+        figure=benchstats.describe(later),
+        goal=f">= {GOAL}x",
+        verdict=verdict_later,
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 import fixtures  # noqa: E402
+from ci_skips import pytest_runtest_makereport, pytest_sessionstart  # noqa: E402, F401  (hooks: see ci_skips.py)
 
 
 @pytest.fixture

@@ -52,13 +52,17 @@ def test_single_transform_matches_image_data_generator():
     pytest.importorskip("scipy")
     img = picture(3, size=32).astype(np.float32)
     generator = legacy.ImageDataGenerator(fill_mode="nearest")
-    for theta, shear, zx, zy, flip in [(10, 5, 1.1, 0.9, True), (-25, 0, 1, 1, False), (0, 12, 0.95, 1.05, True)]:
+    cases = [(10, 5, 1.1, 0.9, True), (-25, 0, 1, 1, False), (0, 12, 0.95, 1.05, True), (10, 0.2, 1.05, 0.95, True)]
+    for theta, shear, zx, zy, flip in cases:
         expected = generator.apply_transform(
             img.copy(), {"theta": theta, "shear": shear, "zx": zx, "zy": zy, "flip_horizontal": flip}
         )
         matrix = transform_from_parameters([theta], [shear], [zx], [zy], [float(flip)], 32)
         ours = apply_transforms(tf.constant(img[None]), matrix)[0].numpy()
-        assert np.abs(ours - expected).mean() < 0.5, (theta, shear, zx, zy, flip)
+        # The README's claim, pixel by pixel: only float32 rounding differs (measured: at most
+        # 7.4e-4, mean 1.4e-5 to 2.9e-5). A half-pixel shift or a wrong fill would be off by tens.
+        np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-3, err_msg=str((theta, shear, zx, zy, flip)))
+        assert np.abs(ours - expected).mean() < 5e-5
         assert np.abs(ours - img).mean() > 5  # the transform did something
 
 
