@@ -166,3 +166,25 @@ def test_a_new_json_reusing_image_ids_refetches_and_leaves_nothing_stale(tmp_pat
     changed = {name for name in after if name not in before}
     assert len(changed) == 3 and all(after[n] == fixtures.jpeg(fixtures.garment(500)) for n in changed)
     assert len(list((raw / "images").rglob("*.jpg"))) == len(after)
+
+
+def test_deepfashion_download_copies_and_never_links_the_originals(tmp_path):
+    """Issue 14, case 4: a hard link would let DVC's read-only cache files alias the user's data."""
+    import os
+    import stat
+
+    from fashioncat.data.download import deepfashion_tree
+
+    originals = tmp_path / "mine"
+    fixtures.deepfashion(originals, per_class=2, bad=False)
+    files = sorted(p for p in originals.rglob("*") if p.is_file())
+    before = {p: (p.stat().st_mode, p.read_bytes()) for p in files}
+    deepfashion_tree(originals, tmp_path / "raw")
+    for path in files:
+        copy = tmp_path / "raw" / path.relative_to(originals)
+        assert copy.read_bytes() == before[path][1]
+        assert path.stat().st_nlink == 1 and not os.path.samefile(path, copy)
+        # what DVC does to its outputs must not reach the original
+        copy.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        copy.unlink()
+        assert path.stat().st_mode == before[path][0] and path.read_bytes() == before[path][1]
