@@ -188,3 +188,49 @@ def test_deepfashion_download_copies_and_never_links_the_originals(tmp_path):
         copy.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         copy.unlink()
         assert path.stat().st_mode == before[path][0] and path.read_bytes() == before[path][1]
+
+
+def test_deepfashion_image_listed_twice_is_kept_once_and_the_repeat_counted(tmp_path):
+    """Issue 14, case 1: a repeated row used to put the same picture twice into one split."""
+    root = tmp_path / "df"
+    fixtures.deepfashion(root, per_class=2, bad=False)
+    category = root / "Anno/list_category_img.txt"
+    lines = category.read_text().splitlines()
+    first, second, third = lines[2], lines[3], lines[4]  # Blouse, Blouse, Dress
+    moved = third.split()[0]
+    lines += [
+        first,  # the very same row again
+        second.replace("/img_", "//img_"),  # the same file, spelled differently
+        f"{moved} 3",  # the Dress image again, as Jeans: which label is right is unknowable
+    ]
+    category.write_text("\n".join(lines) + "\n")
+    with open(root / "Anno/list_bbox.txt", "a") as f:
+        f.write(f"{first.split()[0]} 1 1 5 5\n")  # a second, different box: the first one stays
+    parsed = datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
+    images = [r.image for r in parsed.records]
+    assert len(images) == len(set(images)) == 7 and moved not in images
+    reasons = Counter(d.reason for d in parsed.drops)
+    assert reasons == {
+        "duplicate annotation row": 2,
+        "image listed under several classes": 2,
+        "duplicate bounding box row": 1,
+    }
+    assert {d.origin for d in parsed.drops if d.reason == "duplicate annotation row"} == {
+        "Anno/list_category_img.txt:11",
+        "Anno/list_category_img.txt:12",
+    }
+    kept = next(r for r in parsed.records if r.image == first.split()[0])
+    assert kept.origin == "Anno/list_category_img.txt:3" and kept.box == (10, 15, 50, 70)
+    report = tally([r.label for r in parsed.records], parsed.drops, ["top", "dress", "trousers", "skirt"])
+    assert report["per_class"]["top"]["dropped"] == {"duplicate annotation row": 2}
+
+
+def test_imaterialist_annotation_repeated_in_a_file_is_kept_once(tmp_path):
+    source = tmp_path / "release"
+    fixtures.imaterialist(source, per_class=1, bad=False)
+    data = json.loads((source / "train.json").read_text())
+    data["annotations"].append(dict(data["annotations"][0]))
+    (source / "train.json").write_text(json.dumps(data))
+    found = imaterialist.entries(source / "train.json", mapping(tmp_path, fixtures.IM_MAPPING))
+    assert [e.problem for e in found] == ["", "", "", "", "duplicate annotation"]
+    assert found[-1].origin == "train.json: annotations[4]" and found[-1].label == "top"

@@ -8,6 +8,7 @@ images it needs to `<root>/images/<json stem>/<imageId>.jpg`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import hashlib
 import random
@@ -62,7 +63,14 @@ def entries(path: Path, classmap: ClassMap) -> list[Entry]:
     """Every annotation of one JSON file, classified, with its URL when listed."""
     data = load_json(path)
     urls = {str(img.get("imageId")): img.get("url") for img in data.get("images", []) if isinstance(img, dict)}
-    return [_entry(path, index, item, urls, classmap) for index, item in enumerate(data["annotations"])]
+    found = [_entry(path, index, item, urls, classmap) for index, item in enumerate(data["annotations"])]
+    seen: set[str] = set()
+    for k, entry in enumerate(found):
+        if entry.problem != "malformed annotation":
+            if entry.image_id in seen:  # one picture, one row: a repeat would sit twice in a split
+                found[k] = dataclasses.replace(entry, problem="duplicate annotation")
+            seen.add(entry.image_id)
+    return found
 
 
 def _entry(path: Path, index: int, item, urls: dict, classmap: ClassMap) -> Entry:
