@@ -234,3 +234,26 @@ def test_imaterialist_annotation_repeated_in_a_file_is_kept_once(tmp_path):
     found = imaterialist.entries(source / "train.json", mapping(tmp_path, fixtures.IM_MAPPING))
     assert [e.problem for e in found] == ["", "", "", "", "duplicate annotation"]
     assert found[-1].origin == "train.json: annotations[4]" and found[-1].label == "top"
+
+
+def test_one_imaterialist_json_of_any_name_goes_through_download_and_crop(tmp_path):
+    """Issue 14, case 3: `location` naming one JSON file not called train.json/validation.json."""
+    from fashioncat.config import DownloadConfig
+    from fashioncat.data.download import imaterialist_images
+
+    source = tmp_path / "release"
+    fixtures.imaterialist(source, per_class=2, bad=False)
+    single = source / "fgvc5 subset.JSON"
+    (source / "train.json").rename(single)
+    (source / "validation.json").unlink()
+    classmap = mapping(tmp_path, fixtures.IM_MAPPING)
+    settings = DownloadConfig(workers=2, timeout_s=5, retries=0, max_bytes=10**6, max_per_class=0)
+    raw = tmp_path / "raw"
+    assert imaterialist_images(single, raw, classmap, settings, seed=1)["fetched"] == 8
+    parsed = datasets.read("imaterialist", raw, classmap)
+    assert len(parsed.records) == 8 and not parsed.drops
+    assert parsed.records[0].origin.startswith("fgvc5 subset.JSON: annotations[")
+    rows, lost = crop_all(
+        parsed.records, raw, tmp_path / "out", margin=0.0, size=16, fit="stretch", workers=1, image_prefix="p"
+    )
+    assert len(rows) == 8 and not lost

@@ -45,6 +45,15 @@ def annotation_files(location: Path) -> list[Path]:
     return files
 
 
+def downloaded_files(folder: Path) -> list[Path]:
+    """The JSON files the download stage kept, whatever their names: a single file given as
+    `location` may be called anything. Dot files are left-overs of interrupted writes."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    if not files:
+        raise FashionError(f"{folder}: no iMaterialist annotations found (run download first)")
+    return files
+
+
 def load_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -112,7 +121,7 @@ def chosen(all_entries: list[Entry], max_per_class: int, seed: int) -> list[Entr
 def read(root: Path, classmap: ClassMap) -> Parsed:
     """Records for every annotation whose image was downloaded under `root`."""
     parsed = Parsed()
-    for path in annotation_files(root / ANNOTATIONS):
+    for path in downloaded_files(root / ANNOTATIONS):
         for entry in entries(path, classmap):
             if entry.problem:
                 parsed.drops.append(Drop(entry.origin, entry.problem, entry.label or "", entry.image_id))
