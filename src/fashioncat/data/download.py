@@ -120,6 +120,8 @@ def imaterialist_images(location: Path, out: Path, classmap: ClassMap, settings:
                 timeout_s=settings.timeout_s,
                 retries=settings.retries,
                 max_bytes=settings.max_bytes,
+                deadline_s=settings.deadline_s,
+                local_roots=settings.local_roots,
             ),
         )
     for entry, result in results:
