@@ -3,6 +3,12 @@ with nothing partial left where DVC or the next run would take it for a finished
 
 from __future__ import annotations
 
+import csv
+import errno
+import json
+import os
+import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -11,6 +17,84 @@ from pathlib import Path
 import pytest
 import yaml
 from dvcrepo import ENV, dvc, fit_metrics, tiny_project
+
+from fashioncat.errors import FashionError
+from fashioncat.io import atomic_dir, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def full_disk(monkeypatch):
+    """Every Path.write_bytes writes half its data, then fails as a full disk does."""
+    real = pathlib.Path.write_bytes
+
+    def half_then_enospc(self, data):
+        real(self, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self))
+
+    monkeypatch.setattr(pathlib.Path, "write_bytes", half_then_enospc)
+
+
+def test_disk_full_in_the_atomic_writer_is_one_line_and_keeps_the_old_file(tmp_path, full_disk):
+    (tmp_path / "report.json").write_text('{"old": true}')
+    with pytest.raises(FashionError) as info:
+        write_json(tmp_path / "report.json", {"new": list(range(100))})
+    assert str(info.value) == (
+        f"{tmp_path / 'report.json'}: cannot write: No space left on device; nothing was kept (free space and rerun)"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]  # no temporary file either
+    assert (tmp_path / "report.json").read_text() == '{"old": true}'
+
+
+def test_disk_full_inside_an_output_folder_leaves_the_old_folder_whole(tmp_path, full_disk):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.json").write_text("old")
+    with pytest.raises(FashionError, match=f"^{tmp_path / 'out'}: cannot write: No space left on device"):
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "a.txt").write_text("new")
+            write_json(tmp / "b.json", {"new": 1})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.json"]
+
+
+def _unshare_works() -> bool:
+    if shutil.which("unshare") is None:
+        return False
+    done = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "true"], capture_output=True)
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs unprivileged user and mount namespaces for a small tmpfs")
+def test_a_stage_writing_onto_a_full_file_system_fails_with_one_line_and_leaves_it_empty(tmp_path):
+    """A real 64 KiB tmpfs (in a private mount namespace) for the split stage's output."""
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    balanced = tmp_path / "balanced"
+    balanced.mkdir()
+    with open(balanced / "manifest.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "label", "group"])
+        for i in range(3000):  # about 300 KB of manifests: more than the tmpfs holds
+            writer.writerow([f"data/cropped/source/images/{'x' * 60}{i:06d}.png", "ab"[i % 2], f"g{i}"])
+    (balanced / "classes.json").write_text(json.dumps(["a", "b"]))
+    (tmp_path / "small").mkdir()
+    script = (
+        "mount -t tmpfs -o size=64k tmpfs small && "
+        f"{sys.executable} {ROOT / 'stages/split.py'} --dataset source --balanced balanced "
+        "--out small/split --metrics small/split.json; echo rc=$?; ls -A small"
+    )
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout == "rc=2\n", done.stdout  # and `ls -A` found nothing left on the full disk
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.startswith("error: small/split: cannot write: No space left on device"), done.stderr
+
 
 # Holds the repository lock until told to go on, so a second `dvc repro` meets it.
 WAIT = """\
@@ -64,3 +148,16 @@ def test_two_dvc_repro_at_once_the_second_stops_with_dvcs_lock_message_and_nothi
     dvc(repo, "checkout")  # the cache holds every output whole: checkout has nothing to repair
     assert fit_metrics(repo)["files"] == 5
     assert Path(repo / "data/made/4.txt").read_text() == "44444"
+
+
+def test_disk_full_survives_the_trip_back_from_a_worker_process():
+    import pickle
+
+    from fashioncat.io import DiskFull
+
+    back = pickle.loads(pickle.dumps(DiskFull("data/cropped/x.png", "No space left on device")))
+    assert isinstance(back, FashionError)
+    assert (
+        str(back)
+        == "data/cropped/x.png: cannot write: No space left on device; nothing was kept (free space and rerun)"
+    )

@@ -13,7 +13,7 @@ import yaml
 
 from fashioncat import config
 from fashioncat.errors import FashionError
-from fashioncat.io import write_json
+from fashioncat.io import DISK_FULL, DiskFull, write_json
 
 
 def parser(description: str, *, dataset: bool = False, metrics: bool = True) -> argparse.ArgumentParser:
@@ -42,6 +42,13 @@ def run(main: Callable[[argparse.Namespace, config.Config], dict | None], p: arg
             write_json(args.metrics, {**report, "stage_seconds": round(time.perf_counter() - started, 1)})
     except FashionError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        # written outside the atomic writers (Keras, DVCLive): their own files may be partial,
+        # but the stage fails, so DVC caches none of its outputs
+        print(f"error: {DiskFull(exc.filename or 'an output', exc.strerror)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted: nothing partial was kept", file=sys.stderr)
