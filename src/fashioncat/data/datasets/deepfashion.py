@@ -111,9 +111,12 @@ def _once_per_image(results: list[Record | Drop]) -> list[Record | Drop]:
 
 
 def _entry(root, origin, fields, names, box_of, classmap) -> Record | Drop:
-    if fields is None or not fields[1].isdigit() or not 1 <= int(fields[1]) <= len(names):
+    # isdigit() alone would pass '²', which int() refuses
+    if fields is None or not (fields[1].isascii() and fields[1].isdigit()) or not 1 <= int(fields[1]) <= len(names):
         return Drop(origin, "malformed annotation line")
     image, category = fields[0], names[int(fields[1]) - 1]
+    if "\x00" in image:  # no file name holds one (and the OS refuses to look it up)
+        return Drop(origin, "malformed annotation line")
     label, why = classmap.classify([category])
     if label is None:
         return Drop(origin, "category not mapped to a class", detail=category)

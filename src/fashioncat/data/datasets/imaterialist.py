@@ -56,9 +56,15 @@ def downloaded_files(folder: Path) -> list[Path]:
 
 def load_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FashionError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise FashionError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise FashionError(f"{path}: JSON nested too deeply to read") from None
     except OSError as exc:
         raise FashionError(f"{path}: cannot read ({exc.strerror})") from None
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
@@ -92,7 +98,17 @@ def _entry(path: Path, index: int, item, urls: dict, classmap: ClassMap) -> Entr
     label, why = classmap.classify([str(v) for v in item["labelId"]])
     url = urls.get(image_id)
     problem = why or ("" if isinstance(url, str) and url else "no image URL")
+    if not problem and not _encodable(url):
+        problem = "malformed image URL"  # a lone surrogate from a JSON escape: no file name, no report line
     return Entry(origin, path.stem, image_id, url, label, problem)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def image_path(entry: Entry) -> str:
