@@ -16,7 +16,9 @@ from hypothesis import strategies as st
 from fashioncat.data import datasets
 from fashioncat.data.classmap import load_classmap
 from fashioncat.data.datasets import deepfashion, imaterialist
+from fashioncat.data.records import DROP_FIELDS, drop_rows
 from fashioncat.errors import FashionError
+from fashioncat.io import write_csv
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 IMAGES = ["img/Folder_1/a.jpg", "img/Folder_2/b.jpg"]  # real files in every generated tree
@@ -87,6 +89,7 @@ def test_every_deepfashion_line_is_read_or_dropped_with_file_line_and_reason(cat
         root = Path(folder) / "df"
         tree(root, category, bbox)
         parsed = deepfashion.read(root, classmap(Path(folder)))
+        write_csv(Path(folder) / "dropped.csv", drop_rows(parsed.drops), DROP_FIELDS)  # as crop reports them
     # list lines 1 and 2 are the count and the header; blank lines carry nothing
     wanted = [n for n, line in enumerate(category, start=3) if line.strip()]
     assert numbered(parsed.records + parsed.drops, deepfashion.CATEGORY) == wanted
@@ -138,6 +141,7 @@ IMAGE = st.one_of(
 @SETTINGS
 @given(annotations=st.lists(ANNOTATION, max_size=8), images=st.lists(IMAGE, max_size=8))
 @example(annotations=[{"imageId": "1", "labelId": ["62"]}], images=[{"imageId": "1", "url": "\ud800"}])
+@example(annotations=[{"imageId": "\ud800", "labelId": ["62"]}], images=[])
 def test_every_imaterialist_annotation_is_read_or_dropped_with_its_index_and_reason(annotations, images):
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder) / "raw"
@@ -152,6 +156,7 @@ def test_every_imaterialist_annotation_is_read_or_dropped_with_its_index_and_rea
             if not entry.problem:
                 imaterialist.image_path(entry)  # where download would put it
         parsed = datasets.read("imaterialist", root, mapping)  # crop's view: nothing downloaded
+        write_csv(Path(folder) / "dropped.csv", drop_rows(parsed.drops), DROP_FIELDS)  # as crop reports them
     assert not parsed.records and len(parsed.drops) == len(annotations)
     assert all(d.reason for d in parsed.drops)
 

@@ -114,7 +114,8 @@ def write_csv(path: str | os.PathLike, rows: Iterable[Mapping], fieldnames: Sequ
     """Write dict rows with a header; return how many rows were written."""
     count = 0
     with atomic_path(path) as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        # a lone surrogate (from a JSON escape in a dataset) is written as \udXXX, not a crash
+        with open(tmp, "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
             writer = csv.DictWriter(f, fieldnames=list(fieldnames), extrasaction="ignore")
             writer.writeheader()
             for row in rows:
