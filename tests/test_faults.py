@@ -9,6 +9,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -161,3 +162,48 @@ def test_disk_full_survives_the_trip_back_from_a_worker_process():
         str(back)
         == "data/cropped/x.png: cannot write: No space left on device; nothing was kept (free space and rerun)"
     )
+
+
+def crop_project(root: Path) -> Path:
+    """A DeepFashion tree big enough that cropping it takes a moment, and params that read it."""
+    import fixtures
+
+    fixtures.deepfashion(root / "raw", per_class=150, bad=False)
+    shutil.copytree(ROOT / "config", root / "config")
+    (root / "config/classes/fixture_df.yaml").write_text(fixtures.MAPPING)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasets"]["source"]["classes"] = "config/classes/fixture_df.yaml"
+    params["crop"].update(workers=1, size=32)
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    return root
+
+
+CROP = ["--dataset", "source", "--raw", "raw", "--out", "data/cropped/source", "--metrics", "crop.json"]
+PY_ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+
+@pytest.mark.slow
+def test_a_data_stage_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_straight_run(tmp_path):
+    straight, killed = crop_project(tmp_path / "straight"), crop_project(tmp_path / "killed")
+    command = [sys.executable, str(ROOT / "stages/crop.py"), *CROP]
+    subprocess.run(command, cwd=straight, env=PY_ENV, check=True, capture_output=True)
+
+    first = subprocess.Popen(command, cwd=killed, env=PY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pattern = f"data/cropped/.source.{first.pid}.*.partial/images/*.png"
+    deadline = time.monotonic() + 120
+    while len(list(killed.glob(pattern))) < 20 and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    left = [p.name for p in (killed / "data/cropped").iterdir()]
+    assert len(left) == 1 and left[0].startswith(f".source.{first.pid}."), left  # killed part-way: nothing finished
+    assert not (killed / "crop.json").exists()
+
+    subprocess.run(command, cwd=killed, env=PY_ENV, check=True, capture_output=True)
+    assert sorted(p.name for p in (killed / "data/cropped").iterdir()) == ["source"]  # the leftover is gone
+    for name in ("records.csv", "dropped.csv", "classes.json"):
+        assert (killed / "data/cropped/source" / name).read_bytes() == (
+            straight / "data/cropped/source" / name
+        ).read_bytes()
+    images = sorted(p.name for p in (straight / "data/cropped/source/images").iterdir())
+    assert images == sorted(p.name for p in (killed / "data/cropped/source/images").iterdir()) and len(images) == 600
