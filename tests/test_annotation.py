@@ -292,3 +292,40 @@ def test_resuming_with_a_bundle_of_other_classes_is_refused(made, photos, tmp_pa
         err = capsys.readouterr().err
         assert f"labels{suffix}:{first_row}: class " in err and "is not one of this bundle's classes" in err, err
         assert out.read_text() == before
+
+
+@pytest.mark.slow
+def test_annotate_killed_mid_run_then_resumed_equals_one_straight_run(made, tmp_path):
+    import signal
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(240):
+        picture(("red", "green", "blue", "grey")[i % 4], i, size=(24, 32)).save(folder / f"{i:04d}.png")
+    base = [sys.executable, "-m", "fashioncat", "annotate", str(folder), "--model", str(made / "annotator")]
+    base += ["--batch-size", "4"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+    def killed(out: Path, *extra: str) -> None:
+        first = subprocess.Popen([*base, "--out", str(out), *extra], cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
+        partial = lambda: [*tmp_path.glob(f".{out.name}.*.tmp"), *([out] if out.exists() else [])]  # noqa: E731
+        deadline = time.monotonic() + 180
+        while first.poll() is None and time.monotonic() < deadline:
+            if any(p.stat().st_size > 2000 for p in partial()):  # a few batches written, most still to come
+                break
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert first.returncode == -signal.SIGKILL, "the run should be killed part-way"
+
+    straight = tmp_path / "straight.csv"
+    subprocess.run([*base, "--out", str(straight)], cwd=tmp_path, env=env, check=True, capture_output=True)
+    killed(tmp_path / "plain.csv")
+    assert not (tmp_path / "plain.csv").exists()  # without --resume: all or nothing
+    out = tmp_path / "resumed.csv"
+    killed(out, "--resume")
+    cut = out.read_text()
+    assert 0 < len(cut.splitlines()) < 241
+    subprocess.run([*base, "--out", str(out), "--resume"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert out.read_text() == straight.read_text()
