@@ -207,3 +207,37 @@ def test_a_data_stage_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_str
         ).read_bytes()
     images = sorted(p.name for p in (straight / "data/cropped/source/images").iterdir())
     assert images == sorted(p.name for p in (killed / "data/cropped/source/images").iterdir()) and len(images) == 600
+
+
+# A stage whose library writes outside the atomic writers (as Keras and DVCLive do).
+DIRECT_WRITER = """\
+from pathlib import Path
+from fashioncat import stage
+
+def main(args, cfg):
+    Path("big.bin").write_bytes(bytes(200_000))
+
+stage.run(main, stage.parser("writes directly", metrics=False))
+"""
+
+
+def test_a_file_size_limit_outside_the_atomic_writers_is_still_one_line(tmp_path):
+    import resource
+    import signal as signals
+
+    shutil.copytree(ROOT / "config", tmp_path / "config")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "direct.py").write_text(DIRECT_WRITER)
+
+    def limit():  # the kernel refuses writes past 64 KiB with EFBIG once SIGXFSZ no longer kills
+        signals.signal(signals.SIGXFSZ, signals.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536))
+
+    done = subprocess.run(
+        [sys.executable, "direct.py"], cwd=tmp_path, env=PY_ENV, capture_output=True, text=True, preexec_fn=limit
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        "error: cannot write: File too large; the stage stopped, "
+        "so DVC keeps none of its outputs (free space and rerun)\n"
+    )

@@ -13,7 +13,7 @@ import yaml
 
 from fashioncat import config
 from fashioncat.errors import FashionError
-from fashioncat.io import DISK_FULL, DiskFull, write_json
+from fashioncat.io import DISK_FULL, write_json
 
 
 def parser(description: str, *, dataset: bool = False, metrics: bool = True) -> argparse.ArgumentParser:
@@ -48,7 +48,12 @@ def run(main: Callable[[argparse.Namespace, config.Config], dict | None], p: arg
             raise
         # written outside the atomic writers (Keras, DVCLive): their own files may be partial,
         # but the stage fails, so DVC caches none of its outputs
-        print(f"error: {DiskFull(exc.filename or 'an output', exc.strerror)}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"error: {where}cannot write: {exc.strerror}; the stage stopped, so DVC keeps none of its outputs "
+            f"(free space and rerun)",
+            file=sys.stderr,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted: nothing partial was kept", file=sys.stderr)
