@@ -35,7 +35,8 @@ def deepfashion_tree(location: Path, out: Path) -> dict:
     """Copy (or extract) a DeepFashion tree into `out`; return file and byte counts."""
     if not location.exists():
         raise FashionError(f"{location}: DeepFashion location does not exist (datasets.source.location)")
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as scratch:
+    out.parent.mkdir(parents=True, exist_ok=True)  # the scratch folder beside it: moves stay on one file system
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
         ours = location.is_file()  # an extracted archive is our own scratch copy: its files may be moved
         if ours:
             extract_archive(location, Path(scratch))
