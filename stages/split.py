@@ -12,6 +12,7 @@ def main(args, cfg):
     rows, classes = read_csv(balanced / "manifest.csv"), read_json(balanced / "classes.json")
     ratios = {"train": cfg.split.train, "val": cfg.split.val, "test": cfg.split.test}
     splits = manifest.split(rows, ratios, cfg.seed)
+    manifest.check_filled(splits, classes, where=f"split@{args.dataset}")
     with atomic_dir(args.out) as tmp:
         for name, items in splits.items():
             write_csv(tmp / f"{name}.csv", items, manifest.FIELDS)

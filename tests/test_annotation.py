@@ -253,3 +253,79 @@ def test_jsonl_resume_of_a_finished_run_adds_nothing(made, photos, tmp_path, cap
     assert annotate(made, str(photos / "sub"), "--out", str(out), "--resume") == 0
     assert out.read_text() == first and len(first.splitlines()) == 3
     assert "0 annotated, 0 unreadable, 0 to review, 3 already done" in capsys.readouterr().err
+
+
+# ---- faults -------------------------------------------------------------------------------------------------
+
+
+def test_a_truncated_model_in_the_bundle_is_one_line_and_no_output(made, photos, tmp_path):
+    damaged = tmp_path / "damaged"
+    damaged.mkdir()
+    (damaged / "bundle.json").write_text((made / "annotator" / "bundle.json").read_text())
+    whole = (made / "annotator" / "model.keras").read_bytes()
+    (damaged / "model.keras").write_bytes(whole[: len(whole) // 2])  # a copy cut short
+    out = tmp_path / "labels.csv"
+    done = subprocess.run(
+        [sys.executable, "-m", "fashioncat", "annotate", str(photos), "--out", str(out), "--model", str(damaged)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"error: {damaged / 'model.keras'}: not a readable Keras model"), done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+
+
+def test_resuming_with_a_bundle_of_other_classes_is_refused(made, photos, tmp_path, capsys):
+    other = tmp_path / "other"
+    (tmp_path / "classes.json").write_text(json.dumps(["cyan", "magenta", "yellow"]))
+    bundle.write(
+        made / "final.keras", tmp_path / "classes.json", other, image_size=32, margin=0.05, crop_size=64, fit="stretch"
+    )
+    for suffix, first_row in ((".csv", 2), (".jsonl", 1)):
+        out = tmp_path / f"labels{suffix}"
+        assert annotate(made, str(photos / "sub"), "--out", str(out)) == 0
+        before = out.read_text()
+        assert cli(["annotate", str(photos), "--out", str(out), "--resume", "--model", str(other)]) == 2
+        err = capsys.readouterr().err
+        assert f"labels{suffix}:{first_row}: class " in err and "is not one of this bundle's classes" in err, err
+        assert out.read_text() == before
+
+
+@pytest.mark.slow
+def test_annotate_killed_mid_run_then_resumed_equals_one_straight_run(made, tmp_path):
+    import signal
+    import time
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(240):
+        picture(("red", "green", "blue", "grey")[i % 4], i, size=(24, 32)).save(folder / f"{i:04d}.png")
+    base = [sys.executable, "-m", "fashioncat", "annotate", str(folder), "--model", str(made / "annotator")]
+    base += ["--batch-size", "4"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+    def killed(out: Path, *extra: str) -> None:
+        first = subprocess.Popen([*base, "--out", str(out), *extra], cwd=tmp_path, env=env, stderr=subprocess.DEVNULL)
+        partial = lambda: [*tmp_path.glob(f".{out.name}.*.tmp"), *([out] if out.exists() else [])]  # noqa: E731
+        deadline = time.monotonic() + 180
+        while first.poll() is None and time.monotonic() < deadline:
+            if any(p.stat().st_size > 2000 for p in partial()):  # a few batches written, most still to come
+                break
+            time.sleep(0.01)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert first.returncode == -signal.SIGKILL, "the run should be killed part-way"
+
+    straight = tmp_path / "straight.csv"
+    subprocess.run([*base, "--out", str(straight)], cwd=tmp_path, env=env, check=True, capture_output=True)
+    killed(tmp_path / "plain.csv")
+    assert not (tmp_path / "plain.csv").exists()  # without --resume: all or nothing
+    out = tmp_path / "resumed.csv"
+    killed(out, "--resume")
+    cut = out.read_text()
+    assert 0 < len(cut.splitlines()) < 241
+    subprocess.run([*base, "--out", str(out), "--resume"], cwd=tmp_path, env=env, check=True, capture_output=True)
+    assert out.read_text() == straight.read_text()

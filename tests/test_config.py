@@ -49,6 +49,13 @@ def test_repository_params_load(params):
         (lambda p: p["crop"].pop("margin"), "missing key crop.margin"),
         (lambda p: p["crop"].update(fit="crop"), "crop.fit must be one of"),
         (lambda p: p.update(datasets=[]), "datasets must be a non-empty mapping"),
+        (lambda p: p["download"].update(deadline_s=0), "download.deadline_s must be positive"),
+        (lambda p: p["download"].pop("deadline_s"), "missing key download.deadline_s"),
+        (lambda p: p["download"].update(local_roots="/data"), "download.local_roots must be a list"),
+        (
+            lambda p: p["download"].update(local_roots=["config", "/no/such/folder"]),
+            "download.local_roots\\[1\\]: folder /no/such/folder does not exist",
+        ),
     ],
 )
 def test_bad_params_name_the_key(params, edit, message):

@@ -166,3 +166,94 @@ def test_a_new_json_reusing_image_ids_refetches_and_leaves_nothing_stale(tmp_pat
     changed = {name for name in after if name not in before}
     assert len(changed) == 3 and all(after[n] == fixtures.jpeg(fixtures.garment(500)) for n in changed)
     assert len(list((raw / "images").rglob("*.jpg"))) == len(after)
+
+
+def test_deepfashion_download_copies_and_never_links_the_originals(tmp_path):
+    """Issue 14, case 4: a hard link would let DVC's read-only cache files alias the user's data."""
+    import os
+    import stat
+
+    from fashioncat.data.download import deepfashion_tree
+
+    originals = tmp_path / "mine"
+    fixtures.deepfashion(originals, per_class=2, bad=False)
+    files = sorted(p for p in originals.rglob("*") if p.is_file())
+    before = {p: (p.stat().st_mode, p.read_bytes()) for p in files}
+    deepfashion_tree(originals, tmp_path / "raw")
+    for path in files:
+        copy = tmp_path / "raw" / path.relative_to(originals)
+        assert copy.read_bytes() == before[path][1]
+        assert path.stat().st_nlink == 1 and not os.path.samefile(path, copy)
+        # what DVC does to its outputs must not reach the original
+        copy.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        copy.unlink()
+        assert path.stat().st_mode == before[path][0] and path.read_bytes() == before[path][1]
+
+
+def test_deepfashion_image_listed_twice_is_kept_once_and_the_repeat_counted(tmp_path):
+    """Issue 14, case 1: a repeated row used to put the same picture twice into one split."""
+    root = tmp_path / "df"
+    fixtures.deepfashion(root, per_class=2, bad=False)
+    category = root / "Anno/list_category_img.txt"
+    lines = category.read_text().splitlines()
+    first, second, third = lines[2], lines[3], lines[4]  # Blouse, Blouse, Dress
+    moved = third.split()[0]
+    lines += [
+        first,  # the very same row again
+        second.replace("/img_", "//img_"),  # the same file, spelled differently
+        f"{moved} 3",  # the Dress image again, as Jeans: which label is right is unknowable
+    ]
+    category.write_text("\n".join(lines) + "\n")
+    with open(root / "Anno/list_bbox.txt", "a") as f:
+        f.write(f"{first.split()[0]} 1 1 5 5\n")  # a second, different box: the first one stays
+    parsed = datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
+    images = [r.image for r in parsed.records]
+    assert len(images) == len(set(images)) == 7 and moved not in images
+    reasons = Counter(d.reason for d in parsed.drops)
+    assert reasons == {
+        "duplicate annotation row": 2,
+        "image listed under several classes": 2,
+        "duplicate bounding box row": 1,
+    }
+    assert {d.origin for d in parsed.drops if d.reason == "duplicate annotation row"} == {
+        "Anno/list_category_img.txt:11",
+        "Anno/list_category_img.txt:12",
+    }
+    kept = next(r for r in parsed.records if r.image == first.split()[0])
+    assert kept.origin == "Anno/list_category_img.txt:3" and kept.box == (10, 15, 50, 70)
+    report = tally([r.label for r in parsed.records], parsed.drops, ["top", "dress", "trousers", "skirt"])
+    assert report["per_class"]["top"]["dropped"] == {"duplicate annotation row": 2}
+
+
+def test_imaterialist_annotation_repeated_in_a_file_is_kept_once(tmp_path):
+    source = tmp_path / "release"
+    fixtures.imaterialist(source, per_class=1, bad=False)
+    data = json.loads((source / "train.json").read_text())
+    data["annotations"].append(dict(data["annotations"][0]))
+    (source / "train.json").write_text(json.dumps(data))
+    found = imaterialist.entries(source / "train.json", mapping(tmp_path, fixtures.IM_MAPPING))
+    assert [e.problem for e in found] == ["", "", "", "", "duplicate annotation"]
+    assert found[-1].origin == "train.json: annotations[4]" and found[-1].label == "top"
+
+
+def test_one_imaterialist_json_of_any_name_goes_through_download_and_crop(tmp_path):
+    """Issue 14, case 3: `location` naming one JSON file not called train.json/validation.json."""
+    from fashioncat.config import DownloadConfig
+    from fashioncat.data.download import imaterialist_images
+
+    source = tmp_path / "release"
+    fixtures.imaterialist(source, per_class=2, bad=False)
+    single = source / "fgvc5 subset.JSON"
+    (source / "train.json").rename(single)
+    (source / "validation.json").unlink()
+    classmap = mapping(tmp_path, fixtures.IM_MAPPING)
+    settings = DownloadConfig(workers=2, timeout_s=5, retries=0, max_bytes=10**6, max_per_class=0)
+    raw = tmp_path / "raw"
+    assert imaterialist_images(single, raw, classmap, settings, seed=1)["fetched"] == 8
+    parsed = datasets.read("imaterialist", raw, classmap)
+    assert len(parsed.records) == 8 and not parsed.drops
+    assert parsed.records[0].origin.startswith("fgvc5 subset.JSON: annotations[")
+    rows, lost = crop_all(
+        parsed.records, raw, tmp_path / "out", margin=0.0, size=16, fit="stretch", workers=1, image_prefix="p"
+    )
+    assert len(rows) == 8 and not lost

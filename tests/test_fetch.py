@@ -46,6 +46,13 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif self.path == "/empty":
             self._send(200, b"")
+        elif self.path == "/dribble":  # headers at once, then the body at 1 byte per second
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(IMAGE)))
+            self.end_headers()
+            self._dribble(IMAGE)
+        elif self.path == "/dribble-head":  # even the status line at 1 byte per second
+            self._dribble(b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nabc")
         else:
             self._send(404, b"not here")
 
@@ -54,6 +61,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _dribble(self, data: bytes):
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                time.sleep(1)
+        except OSError:  # the client hung up
+            pass
+        self.close_connection = True
 
     def log_message(self, *args):
         pass
@@ -110,6 +127,23 @@ def test_http_statuses_reasons_and_order(server, tmp_path):
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("path", ["/dribble", "/dribble-head"])
+def test_a_server_sending_a_byte_a_second_meets_the_deadline(server, tmp_path, path):
+    """Issue 14, case 5: each read arrives well within timeout_s, so only an overall deadline ends it."""
+    started = time.monotonic()
+    results = fetch([(server + path, tmp_path / "out" / "x.jpg")], tmp_path, timeout_s=3, deadline_s=2.5, retries=2)
+    took = time.monotonic() - started
+    assert (results[0].status, results[0].reason) == ("failed", "took longer than 2.5 s")
+    assert 2.5 <= took < 4.5
+    assert Handler.hits[path] == 1  # the deadline covers the retries too: none are made
+    assert not (tmp_path / "out" / "x.jpg").exists() and leftovers(tmp_path) == []
+
+
+def test_the_deadline_leaves_fast_files_alone(server, tmp_path):
+    results = fetch([(f"{server}/ok/{i}", tmp_path / f"{i}.jpg") for i in range(4)], tmp_path, deadline_s=2)
+    assert {r.status for r in results} == {"fetched"}
+
+
 def test_retries_only_transient_errors(server, tmp_path):
     fetch(
         [
@@ -152,13 +186,20 @@ def test_file_urls(tmp_path):
     (data / "images" / "a.jpg").write_bytes(IMAGE)
     (data / "images" / "empty.jpg").write_bytes(b"")
     (tmp_path / "secret.txt").write_text("secret")
+    (data / "images" / "link.jpg").symlink_to(tmp_path / "secret.txt")
     out = tmp_path / "out"
+    outside = "absolute path outside dataset folder and download.local_roots"
     jobs = [
         ("file:images/a.jpg", out / "rel.jpg"),
         ((data / "images" / "a.jpg").as_uri(), out / "abs.jpg"),
         ("file:images/nope.jpg", out / "nope.jpg"),
         ("file:../secret.txt", out / "escape1.jpg"),
         ("file:../../etc/passwd", out / "escape2.jpg"),
+        ((tmp_path / "secret.txt").as_uri(), out / "escape3.jpg"),
+        ("file:///etc/passwd", out / "escape4.jpg"),
+        ("file://localhost/etc/passwd", out / "escape5.jpg"),
+        ((data / "images" / ".." / ".." / "secret.txt").as_uri(), out / "escape6.jpg"),
+        ((data / "images" / "link.jpg").as_uri(), out / "escape7.jpg"),
         ("file:images/empty.jpg", out / "empty.jpg"),
         ("ftp://example.com/a.jpg", out / "ftp.jpg"),
         ("data:image/png;base64,AAAA", out / "data.jpg"),
@@ -170,6 +211,11 @@ def test_file_urls(tmp_path):
         ("failed", "file not found"),
         ("failed", "path escapes dataset folder"),
         ("failed", "path escapes dataset folder"),
+        ("failed", outside),  # issue 14, case 2: any readable file used to be copied
+        ("failed", outside),
+        ("failed", outside),
+        ("failed", outside),
+        ("failed", outside),  # a link inside the folder counts where it points
         ("failed", "empty response"),
         ("failed", "unsupported URL scheme 'ftp'"),
         ("failed", "unsupported URL scheme 'data'"),
@@ -177,6 +223,18 @@ def test_file_urls(tmp_path):
     assert (out / "rel.jpg").read_bytes() == IMAGE
     assert (out / "abs.jpg").read_bytes() == IMAGE
     assert sorted(p.name for p in out.iterdir()) == ["abs.jpg", "rel.jpg"]
+
+
+def test_absolute_file_urls_read_the_folders_params_allow(tmp_path):
+    data, shared, elsewhere = tmp_path / "dataset", tmp_path / "shared", tmp_path / "elsewhere"
+    for folder in (data, shared / "sub", elsewhere):
+        folder.mkdir(parents=True)
+    (shared / "sub" / "a.jpg").write_bytes(IMAGE)
+    (elsewhere / "b.jpg").write_bytes(IMAGE)
+    jobs = [((shared / "sub" / "a.jpg").as_uri(), tmp_path / "a"), ((elsewhere / "b.jpg").as_uri(), tmp_path / "b")]
+    results = fetch(jobs, data, local_roots=[str(shared)])
+    assert [r.status for r in results] == ["fetched", "failed"]
+    assert (tmp_path / "a").read_bytes() == IMAGE and not (tmp_path / "b").exists()
 
 
 def test_file_url_over_cap(tmp_path):

@@ -4,7 +4,7 @@ from collections import Counter
 
 import pytest
 
-from fashioncat.data.manifest import balanced, split, split_report
+from fashioncat.data.manifest import balanced, check_filled, split, split_report
 from fashioncat.errors import FashionError
 
 RATIOS = {"train": 0.7, "val": 0.15, "test": 0.15}
@@ -55,3 +55,64 @@ def test_duplicates_never_straddle_splits():
     report = split_report(parts, ["a", "b"])
     assert report["duplicate_groups"] == 10 and report["images_in_duplicate_groups"] == 20
     assert sum(report["images"].values()) == 90
+
+
+@pytest.mark.parametrize(
+    "counts,duplicates,message",
+    [
+        ({"a": 40, "b": 2}, 0, "class 'b' has 2 images \\(2 distinct\\), split as 2 train, 0 val, 0 test"),
+        ({"a": 40, "b": 1}, 0, "class 'b' has 1 images \\(1 distinct\\), split as 1 train, 0 val, 0 test"),
+        ({"a": 40, "b": 0}, 0, "class 'b' has 0 images \\(0 distinct\\), split as 0 train, 0 val, 0 test"),
+    ],
+)
+def test_a_class_too_small_for_every_split_stops_split_with_one_line(counts, duplicates, message):
+    """Issue 14, case 6: val and test used to be left without the class, without a word."""
+    parts = split(rows(counts, duplicates), RATIOS, seed=1)
+    with pytest.raises(FashionError, match=f"^split@source: {message}; every split needs") as info:
+        check_filled(parts, ["a", "b"], where="split@source")
+    assert "\n" not in str(info.value)
+
+
+def test_a_class_of_one_duplicated_picture_cannot_be_split():
+    data = rows({"a": 40}) + [{"image": f"b/{i}.png", "label": "b", "group": "same"} for i in range(10)]
+    parts = split(data, RATIOS, seed=1)
+    with pytest.raises(FashionError, match="class 'b' has 10 images \\(1 distinct\\), split as 10 train, 0 val"):
+        check_filled(parts, ["a", "b"])
+
+
+def test_three_images_a_class_fill_every_split():
+    parts = split(rows({"a": 3, "b": 3}), RATIOS, seed=1)
+    check_filled(parts, ["a", "b"])
+    assert {name: len(items) for name, items in parts.items()} == {"train": 2, "val": 2, "test": 2}
+
+
+def test_the_split_stage_stops_before_writing_anything(tmp_path):
+    import csv
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "config", tmp_path / "config")
+    shutil.copy(root / "params.yaml", tmp_path / "params.yaml")
+    balanced = tmp_path / "data/balanced/source"
+    balanced.mkdir(parents=True)
+    with open(balanced / "manifest.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["image", "label", "group"])
+        writer.writeheader()
+        writer.writerows(rows({"a": 20, "b": 2}))
+    (balanced / "classes.json").write_text(json.dumps(["a", "b"]))
+    args = ["--dataset", "source", "--balanced", str(balanced), "--out", "data/split/source", "--metrics", "m.json"]
+    done = subprocess.run(
+        [sys.executable, str(root / "stages/split.py"), *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root / "src")},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: split@source: class 'b' has 2 images") and done.stderr.count("\n") == 1
+    assert not (tmp_path / "data/split").exists() and not (tmp_path / "m.json").exists()

@@ -342,3 +342,28 @@ def test_a_later_tuning_grid_reruns_that_step_only(reproduced):
     stale = dvc(repo, "status")
     assert ("tune@lr_decay" in stale) == ((repo / "data/tune/lr_regularizer.json").read_text() != before)
     assert "tune@optimizer" not in stale and "train@vgg16" not in stale
+
+
+def test_the_readmes_hardlink_cache_leaves_the_users_originals_alone(tmp_path):
+    """Issue 14, case 4: with `cache.type hardlink,symlink` DVC links its outputs to read-only cache
+    files. data/raw must therefore be a copy: the originals, outside the repository, keep their
+    modes and stay single links, through a run and a forced rerun."""
+    originals = tmp_path / "DeepFashion"
+
+    def external(params, repo):
+        fixture_data(params, repo)
+        fixtures.deepfashion(originals, per_class=3, bad=False)
+        params["datasets"]["source"]["location"] = str(originals)
+
+    repo = project(tmp_path, external)
+    dvc(repo, "config", "cache.type", "hardlink,symlink")
+    files = sorted(p for p in originals.rglob("*") if p.is_file())
+    modes = {p: p.stat().st_mode for p in files}
+    dvc(repo, "repro", "download@source")
+    dvc(repo, "repro", "-f", "download@source")
+    raw = repo / "data/raw/source"
+    assert len([p for p in raw.rglob("*") if p.is_file()]) == len(files)
+    assert all(p.is_symlink() or p.stat().st_nlink > 1 for p in raw.rglob("*.jpg"))  # DVC did link them
+    for path in files:
+        assert path.stat().st_mode == modes[path], path
+        assert path.stat().st_nlink == 1, path

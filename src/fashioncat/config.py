@@ -97,15 +97,22 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class DownloadConfig:
+    """How iMaterialist images are fetched. The defaults serve code; in params.yaml every key is required."""
+
     workers: int
-    timeout_s: float
+    timeout_s: float  # per request and per read
     retries: int
     max_bytes: int
     max_per_class: int
+    deadline_s: float = 300.0  # all tries of one file together
+    local_roots: list[str] = dataclasses.field(default_factory=list)  # where absolute file: URLs may also read
 
     def check(self, key: str) -> None:
-        _positive(self, key, "workers", "timeout_s", "max_bytes")
+        _positive(self, key, "workers", "timeout_s", "max_bytes", "deadline_s")
         _non_negative(self, key, "retries", "max_per_class")
+        for i, root in enumerate(self.local_roots):
+            if not Path(root).is_dir():
+                raise FashionError(f"params.yaml: {key}.local_roots[{i}]: folder {root} does not exist")
 
 
 @dataclass(frozen=True)

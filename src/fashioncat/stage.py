@@ -13,7 +13,7 @@ import yaml
 
 from fashioncat import config
 from fashioncat.errors import FashionError
-from fashioncat.io import write_json
+from fashioncat.io import DISK_FULL, write_json
 
 
 def parser(description: str, *, dataset: bool = False, metrics: bool = True) -> argparse.ArgumentParser:
@@ -59,6 +59,18 @@ def run(
                 write_json(args.metrics, headline_of(report, headline(args) if callable(headline) else headline))
     except FashionError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        # written outside the atomic writers (Keras, DVCLive): their own files may be partial,
+        # but the stage fails, so DVC caches none of its outputs
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"error: {where}cannot write: {exc.strerror}; the stage stopped, so DVC keeps none of its outputs "
+            f"(free space and rerun)",
+            file=sys.stderr,
+        )
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted: nothing partial was kept", file=sys.stderr)

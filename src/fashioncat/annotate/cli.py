@@ -276,16 +276,30 @@ def _drop_partial_line(out: Path) -> None:
         print(f"note: {out}: dropped an incomplete last line; that image is redone", file=sys.stderr)
 
 
-def done_keys(out: Path, fmt: str, top_k: int, boxes: bool) -> set:
-    """Keys of the images an earlier run already wrote to `out` (for --resume)."""
+def done_keys(out: Path, fmt: str, top_k: int, boxes: bool, classes: Sequence[str] | None = None) -> set:
+    """Keys of the images an earlier run already wrote to `out` (for --resume).
+
+    With `classes`, every label already in `out` must be one of them: rows from a bundle
+    with other classes would otherwise end up in one file with this bundle's.
+    """
     if not out.exists() or out.stat().st_size == 0:
         return set()
     _drop_partial_line(out)
     with open(out, newline="", encoding="utf-8") as f:
-        return _csv_keys(out, f, top_k, boxes) if fmt == "csv" else _jsonl_keys(out, f)
+        rows = _csv_rows(out, f, top_k, boxes) if fmt == "csv" else _jsonl_rows(out, f)
+        keys = set()
+        for number, key, labels in rows:
+            foreign = [label for label in labels if classes is not None and label not in classes]
+            if foreign:
+                raise FashionError(
+                    f"{out}:{number}: class {foreign[0]!r} is not one of this bundle's classes: the file was "
+                    f"written with another bundle; choose another --out"
+                )
+            keys.add(key)
+        return keys
 
 
-def _csv_keys(out: Path, f, top_k: int, boxes: bool) -> set:
+def _csv_rows(out: Path, f, top_k: int, boxes: bool) -> Iterator[tuple[int, tuple, list[str]]]:
     reader = csv.reader(f)
     header = next(reader, [])
     if header != csv_columns(top_k, boxes):
@@ -293,23 +307,22 @@ def _csv_keys(out: Path, f, top_k: int, boxes: bool) -> set:
             f"{out}:1: columns differ from this run's; resume with the same --top-k and input "
             f"(with or without boxes), or choose another --out"
         )
-    keys = set()
-    for values in reader:
+    for number, values in enumerate(reader, start=2):
         row = dict(zip(header, values))
         box = tuple(int(row[c]) for c in BOX_COLUMNS) if boxes and row.get("x_1") else None
-        keys.add((row.get("path", ""), box))
-    return keys
+        labels = [row[f"label_{i}"] for i in range(1, top_k + 1) if row.get(f"label_{i}")]
+        yield number, (row.get("path", ""), box), labels
 
 
-def _jsonl_keys(out: Path, f) -> set:
-    keys = set()
+def _jsonl_rows(out: Path, f) -> Iterator[tuple[int, tuple, list[str]]]:
     for number, line in enumerate(f, 1):
         try:
             record = json.loads(line)
-            keys.add((record["path"], tuple(record["box"]) if record.get("box") else None))
+            key = (record["path"], tuple(record["box"]) if record.get("box") else None)
+            labels = [str(t["label"]) for t in record["top"]]
         except (json.JSONDecodeError, KeyError, TypeError):
             raise FashionError(f"{out}:{number}: not a row this tool wrote; cannot resume into it") from None
-    return keys
+        yield number, key, labels
 
 
 # ---- the run ------------------------------------------------------------------------------------------------
@@ -332,7 +345,7 @@ def annotate(
     out = Path(out)
     fmt = output_format(out)
     top_k = min(top_k, len(settings.classes))
-    done = done_keys(out, fmt, top_k, boxes) if resume else set()
+    done = done_keys(out, fmt, top_k, boxes, settings.classes) if resume else set()
     todo = [item for item in items if item.key not in done]
     counts = {"images": len(items), "skipped": len(items) - len(todo), "annotated": 0, "unreadable": 0, "review": 0}
     started = time.perf_counter()

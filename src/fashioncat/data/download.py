@@ -1,9 +1,11 @@
 """The download stage's work: bring a raw dataset into data/raw/<name>/.
 
-DeepFashion comes from a folder or an archive and is copied (hard links when
-the file system allows). iMaterialist comes as JSON with image URLs; only the
-images whose labels map to exactly one class are fetched, concurrently, and a
-re-run fetches only what is still missing.
+DeepFashion comes from a folder or an archive and is copied (reflinked where the
+file system can), never hard-linked: with `cache.type hardlink` DVC shares an
+output's inode with its cache and makes it read-only, which would lock, and let
+DVC alias, the user's original files. iMaterialist comes as JSON with image URLs;
+only the images whose labels map to exactly one class are fetched, concurrently,
+and a re-run fetches only what is still missing.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from fashioncat.data.classmap import ClassMap
 from fashioncat.config import DownloadConfig
+from fashioncat.data.classmap import ClassMap
 from fashioncat.data.datasets import deepfashion, imaterialist
-from fashioncat.errors import FashionError
 from fashioncat.data.fetch import extract_archive, fetch_all
+from fashioncat.errors import FashionError
 from fashioncat.io import atomic_dir, write_bytes, write_csv
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: plain copies there
+    fcntl = None
 
 FAILURE_FIELDS = ("origin", "url", "reason")
 
@@ -28,13 +35,15 @@ def deepfashion_tree(location: Path, out: Path) -> dict:
     """Copy (or extract) a DeepFashion tree into `out`; return file and byte counts."""
     if not location.exists():
         raise FashionError(f"{location}: DeepFashion location does not exist (datasets.source.location)")
-    with tempfile.TemporaryDirectory(dir=out.parent if out.parent.exists() else None) as scratch:
-        if location.is_file():
+    out.parent.mkdir(parents=True, exist_ok=True)  # the scratch folder beside it: moves stay on one file system
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        ours = location.is_file()  # an extracted archive is our own scratch copy: its files may be moved
+        if ours:
             extract_archive(location, Path(scratch))
             location = _dataset_root(Path(scratch))
         deepfashion.check_layout(location)
         with atomic_dir(out) as tmp:
-            files, size = _link_tree(location, tmp)
+            files, size = _copy_tree(location, tmp, move=ours)
     return {"files": files, "bytes": size}
 
 
@@ -54,20 +63,36 @@ def _dataset_root(folder: Path) -> Path:
     return found[0].parent.parent
 
 
-def _link_tree(src: Path, dest: Path) -> tuple[int, int]:
+def _copy_tree(src: Path, dest: Path, *, move: bool) -> tuple[int, int]:
     files = size = 0
     for folder in ("Anno", "Eval", "img"):
         for path in sorted((src / folder).rglob("*")) if (src / folder).is_dir() else []:
             if path.is_file() and not path.is_symlink():
                 target = dest / path.relative_to(src)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                try:
-                    os.link(path, target)
-                except OSError:
-                    shutil.copyfile(path, target)
-                files += 1
                 size += path.stat().st_size
+                if move:
+                    os.replace(path, target)
+                else:
+                    clone_or_copy(path, target)
+                files += 1
     return files, size
+
+
+_FICLONE = 0x40049409  # Linux ioctl: share the source's blocks copy-on-write (btrfs, XFS, bcachefs)
+
+
+def clone_or_copy(src: Path, dest: Path) -> None:
+    """`dest` becomes an independent file with `src`'s bytes: a reflink where the file system
+    offers one (instant, no extra space), else a plain copy. Never a hard link."""
+    with open(src, "rb") as fin, open(dest, "wb") as fout:
+        if fcntl is not None:
+            try:
+                fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
+                return
+            except OSError:  # this file system has no reflinks
+                pass
+        shutil.copyfileobj(fin, fout, 1 << 20)
 
 
 def imaterialist_images(location: Path, out: Path, classmap: ClassMap, settings: DownloadConfig, seed: int) -> dict:
@@ -96,6 +121,8 @@ def imaterialist_images(location: Path, out: Path, classmap: ClassMap, settings:
                 timeout_s=settings.timeout_s,
                 retries=settings.retries,
                 max_bytes=settings.max_bytes,
+                deadline_s=settings.deadline_s,
+                local_roots=settings.local_roots,
             ),
         )
     for entry, result in results:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Iterator, Sequence
 
+from fashioncat.data.deadline import OPENER, Deadline
 from fashioncat.errors import FashionError
 from fashioncat.io import atomic_path, contained
 
@@ -108,13 +109,20 @@ class _Failure(Exception):
 
 
 def fetch_all(jobs: Sequence[tuple[str, Path]], *, base_dir: Path, workers: int, timeout_s: float, retries: int,
-              max_bytes: int, backoff_s: float = 0.5, progress: bool = True) -> list[FetchResult]:
-    """Fetch every (url, dest) concurrently; files already on disk count as done, so re-runs resume."""
+              max_bytes: int, backoff_s: float = 0.5, deadline_s: float | None = None,
+              local_roots: Sequence[str | Path] = (), progress: bool = True) -> list[FetchResult]:
+    """Fetch every (url, dest) concurrently; files already on disk count as done, so re-runs resume.
+
+    `deadline_s` bounds all the tries of one file together; absolute `file:` URLs may read
+    only under `base_dir` and `local_roots`.
+    """
     meter = _Progress(len(jobs), enabled=progress)
+    rules = _Rules(Path(base_dir), tuple(Path(r) for r in local_roots), timeout_s, retries, max_bytes, backoff_s,
+                   deadline_s)
 
     def one(job: tuple[str, Path]) -> FetchResult:
         url, dest = job
-        result = _fetch_one(url, dest, Path(base_dir), timeout_s, retries, max_bytes, backoff_s)
+        result = _fetch_one(url, dest, rules)
         meter.update(result.status)
         return result
 
@@ -124,65 +132,98 @@ def fetch_all(jobs: Sequence[tuple[str, Path]], *, base_dir: Path, workers: int,
     return results
 
 
-def _fetch_one(url: str, dest, base_dir: Path, timeout_s: float, retries: int, max_bytes: int,
-               backoff_s: float) -> FetchResult:
+@dataclass(frozen=True)
+class _Rules:
+    base_dir: Path
+    local_roots: tuple[Path, ...]
+    timeout_s: float
+    retries: int
+    max_bytes: int
+    backoff_s: float
+    deadline_s: float | None
+
+
+def _fetch_one(url: str, dest, rules: _Rules) -> FetchResult:
     path = Path(dest)
     # A file: URL is a local copy, cheap to repeat and able to change under the same name: always copied.
     if path.is_file() and path.stat().st_size > 0 and not url.lower().startswith("file:"):
         return FetchResult(url, str(dest), "present", "", path.stat().st_size)
-    for attempt in range(retries + 1):
-        if attempt:
-            time.sleep(backoff_s * 2 ** (attempt - 1))
-        try:
-            return FetchResult(url, str(dest), "fetched", "", _download(url, path, base_dir, timeout_s, max_bytes))
-        except _Failure as failure:
-            reason, transient = failure.reason, failure.transient
-        if not transient:
-            break
+    with Deadline(rules.deadline_s) as deadline:
+        for attempt in range(rules.retries + 1):
+            if attempt:
+                time.sleep(rules.backoff_s * 2 ** (attempt - 1))
+            try:
+                return FetchResult(url, str(dest), "fetched", "", _download(url, path, rules, deadline))
+            except _Failure as failure:
+                reason, transient = failure.reason, failure.transient
+            if deadline.expired:
+                reason = deadline.reason  # whatever the cut connection raised, the deadline cut it
+                break
+            if not transient:
+                break
     return FetchResult(url, str(dest), "failed", reason, 0)
 
 
-def _download(url: str, dest: Path, base_dir: Path, timeout_s: float, max_bytes: int) -> int:
+def _download(url: str, dest: Path, rules: _Rules, deadline: Deadline) -> int:
     with _as_failure():
-        stream, length = _open(url, base_dir, timeout_s)
+        stream, length = _open(url, rules)
     with stream:
-        if length is not None and length > max_bytes:
-            raise _Failure(f"larger than {max_bytes} bytes")
+        if length is not None and length > rules.max_bytes:
+            raise _Failure(f"larger than {rules.max_bytes} bytes")
         size = 0
         with atomic_path(dest) as tmp, open(tmp, "wb") as out:
-            while True:
+            while not deadline.expired:
                 with _as_failure():
                     chunk = stream.read(CHUNK)
                 if not chunk:
                     break
                 size += len(chunk)
-                if size > max_bytes:
-                    raise _Failure(f"larger than {max_bytes} bytes")
+                if size > rules.max_bytes:
+                    raise _Failure(f"larger than {rules.max_bytes} bytes")
                 out.write(chunk)
+            # a cut connection can look like the end of the file: never keep what it left
+            if deadline.expired:
+                raise _Failure(deadline.reason)
             if size == 0:
                 raise _Failure("empty response")
     return size
 
 
-def _open(url: str, base_dir: Path, timeout_s: float):
+def _open(url: str, rules: _Rules):
     """An open byte stream for `url` and its announced length (None when unknown)."""
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        response = urllib.request.urlopen(request, timeout=timeout_s)
+        response = OPENER.open(request, timeout=rules.timeout_s)
         length = response.headers.get("Content-Length")
         return response, int(length) if length and length.isdigit() else None
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise _Failure(f"file URL on another host {parts.netloc!r}")
         name = urllib.parse.unquote(parts.path)
-        path = Path(name) if name.startswith("/") else contained(base_dir, name)
-        if path is None:
-            raise _Failure("path escapes dataset folder")
+        path = _local(name, rules)
         stream = open(path, "rb")
         return stream, os.fstat(stream.fileno()).st_size
     raise _Failure(f"unsupported URL scheme {scheme!r}")
+
+
+def _local(name: str, rules: _Rules) -> Path:
+    """The file a `file:` URL names, if it lies where such URLs may read.
+
+    Any readable file on the machine would otherwise end up in data/raw and the DVC
+    cache: a relative path must stay inside the dataset folder, an absolute one inside
+    it or a folder listed in download.local_roots.
+    """
+    if not name.startswith("/"):
+        path = contained(rules.base_dir, name)
+        if path is None:
+            raise _Failure("path escapes dataset folder")
+        return path
+    path = Path(name).resolve()
+    if any(path.is_relative_to(root.resolve()) for root in (rules.base_dir, *rules.local_roots)):
+        return path
+    raise _Failure("absolute path outside dataset folder and download.local_roots")
 
 
 @contextlib.contextmanager

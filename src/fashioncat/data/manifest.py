@@ -67,6 +67,25 @@ def split(rows: list[dict], ratios: dict[str, float], seed: int) -> dict[str, li
     return {name: sorted(items, key=lambda r: r["image"]) for name, items in out.items()}
 
 
+def check_filled(splits: dict[str, list[dict]], classes: list[str], where: str = "split") -> None:
+    """Raise unless every split holds at least one image of every class.
+
+    A class too small for the ratios (or one duplicate group) would otherwise leave
+    val or test without it, and training would run on, validated on nothing.
+    """
+    for name in classes:
+        counts = {s: sum(1 for r in splits[s] if r["label"] == name) for s in SPLITS}
+        if all(counts.values()):
+            continue
+        total = sum(counts.values())
+        distinct = len({r["group"] for s in SPLITS for r in splits[s] if r["label"] == name})
+        shares = ", ".join(f"{n} {s}" for s, n in counts.items())
+        raise FashionError(
+            f"{where}: class {name!r} has {total} images ({distinct} distinct), split as {shares}; every split "
+            f"needs at least one image of every class: give the class more images or leave it out of the mapping"
+        )
+
+
 def _deal(groups: list[str], members: dict, total: int, ratios: dict[str, float]) -> list[str]:
     """The split of each group in order: test and val filled to their share first."""
     # a class of three or more images always gets at least one in val and test

@@ -11,6 +11,7 @@ Every list file starts with a count line and a header line.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -61,7 +62,11 @@ def boxes(root: Path) -> tuple[dict[str, tuple[int, int, int, int]], list[Drop]]
         except (TypeError, ValueError):
             bad.append(Drop(origin, "malformed annotation line"))
             continue
-        found[fields[0]] = (x1, y1, x2, y2)
+        name = os.path.normpath(fields[0])  # img/a.jpg and img//a.jpg are one file
+        if name in found:  # the first box is kept, as the first category row is
+            bad.append(Drop(origin, "duplicate bounding box row", detail=fields[0]))
+            continue
+        found[name] = (x1, y1, x2, y2)
     return found, bad
 
 
@@ -73,16 +78,45 @@ def read(root: Path, classmap: ClassMap) -> Parsed:
         raise FashionError(f"{classmap.path}: categories {', '.join(unknown)} are not in {root / CLOTH}")
     box_of, parsed_drops = boxes(root)
     parsed = Parsed(drops=parsed_drops)
-    for origin, fields in rows(root, CATEGORY, 2):
-        record_or_drop = _entry(root, origin, fields, names, box_of, classmap)
+    results = [_entry(root, origin, fields, names, box_of, classmap) for origin, fields in rows(root, CATEGORY, 2)]
+    for record_or_drop in _once_per_image(results):
         (parsed.records if isinstance(record_or_drop, Record) else parsed.drops).append(record_or_drop)
     return parsed
 
 
+def _once_per_image(results: list[Record | Drop]) -> list[Record | Drop]:
+    """An image listed on several rows is kept once; listed under two classes, it is kept nowhere.
+
+    A second row would put the same picture twice into one split (or, labelled
+    differently, teach both labels); the extra rows are dropped and counted.
+    """
+    key = lambda r: os.path.normpath(r.image)  # img/a.jpg and img//a.jpg are one file
+    classes: dict[str, set[str]] = {}
+    for r in results:
+        if isinstance(r, Record):
+            classes.setdefault(key(r), set()).add(r.label)
+    seen: set[str] = set()
+    out = []
+    for r in results:
+        if not isinstance(r, Record):
+            out.append(r)
+        elif len(classes[key(r)]) > 1:
+            out.append(Drop(r.origin, "image listed under several classes", r.label, r.image))
+        elif key(r) in seen:
+            out.append(Drop(r.origin, "duplicate annotation row", r.label, r.image))
+        else:
+            seen.add(key(r))
+            out.append(r)
+    return out
+
+
 def _entry(root, origin, fields, names, box_of, classmap) -> Record | Drop:
-    if fields is None or not fields[1].isdigit() or not 1 <= int(fields[1]) <= len(names):
+    # isdigit() alone would pass '²', which int() refuses
+    if fields is None or not (fields[1].isascii() and fields[1].isdigit()) or not 1 <= int(fields[1]) <= len(names):
         return Drop(origin, "malformed annotation line")
     image, category = fields[0], names[int(fields[1]) - 1]
+    if "\x00" in image:  # no file name holds one (and the OS refuses to look it up)
+        return Drop(origin, "malformed annotation line")
     label, why = classmap.classify([category])
     if label is None:
         return Drop(origin, "category not mapped to a class", detail=category)
@@ -91,6 +125,7 @@ def _entry(root, origin, fields, names, box_of, classmap) -> Record | Drop:
         return Drop(origin, "path escapes dataset folder", label, image)
     if not path.is_file():
         return Drop(origin, "image file missing", label, image)
-    if image not in box_of:
+    box = box_of.get(os.path.normpath(image))
+    if box is None:
         return Drop(origin, "no bounding box", label, image)
-    return Record(image, label, origin, box_of[image])
+    return Record(image, label, origin, box)

@@ -8,6 +8,7 @@ images it needs to `<root>/images/<json stem>/<imageId>.jpg`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import hashlib
 import random
@@ -44,11 +45,26 @@ def annotation_files(location: Path) -> list[Path]:
     return files
 
 
+def downloaded_files(folder: Path) -> list[Path]:
+    """The JSON files the download stage kept, whatever their names: a single file given as
+    `location` may be called anything. Dot files are left-overs of interrupted writes."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    if not files:
+        raise FashionError(f"{folder}: no iMaterialist annotations found (run download first)")
+    return files
+
+
 def load_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise FashionError(f"{path}:{line}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise FashionError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    except RecursionError:
+        raise FashionError(f"{path}: JSON nested too deeply to read") from None
     except OSError as exc:
         raise FashionError(f"{path}: cannot read ({exc.strerror})") from None
     if not isinstance(data, dict) or not isinstance(data.get("annotations"), list):
@@ -62,7 +78,14 @@ def entries(path: Path, classmap: ClassMap) -> list[Entry]:
     """Every annotation of one JSON file, classified, with its URL when listed."""
     data = load_json(path)
     urls = {str(img.get("imageId")): img.get("url") for img in data.get("images", []) if isinstance(img, dict)}
-    return [_entry(path, index, item, urls, classmap) for index, item in enumerate(data["annotations"])]
+    found = [_entry(path, index, item, urls, classmap) for index, item in enumerate(data["annotations"])]
+    seen: set[str] = set()
+    for k, entry in enumerate(found):
+        if entry.problem != "malformed annotation":
+            if entry.image_id in seen:  # one picture, one row: a repeat would sit twice in a split
+                found[k] = dataclasses.replace(entry, problem="duplicate annotation")
+            seen.add(entry.image_id)
+    return found
 
 
 def _entry(path: Path, index: int, item, urls: dict, classmap: ClassMap) -> Entry:
@@ -75,7 +98,17 @@ def _entry(path: Path, index: int, item, urls: dict, classmap: ClassMap) -> Entr
     label, why = classmap.classify([str(v) for v in item["labelId"]])
     url = urls.get(image_id)
     problem = why or ("" if isinstance(url, str) and url else "no image URL")
+    if not problem and not _encodable(url):
+        problem = "malformed image URL"  # a lone surrogate from a JSON escape: no file name, no report line
     return Entry(origin, path.stem, image_id, url, label, problem)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def image_path(entry: Entry) -> str:
@@ -104,7 +137,7 @@ def chosen(all_entries: list[Entry], max_per_class: int, seed: int) -> list[Entr
 def read(root: Path, classmap: ClassMap) -> Parsed:
     """Records for every annotation whose image was downloaded under `root`."""
     parsed = Parsed()
-    for path in annotation_files(root / ANNOTATIONS):
+    for path in downloaded_files(root / ANNOTATIONS):
         for entry in entries(path, classmap):
             if entry.problem:
                 parsed.drops.append(Drop(entry.origin, entry.problem, entry.label or "", entry.image_id))
