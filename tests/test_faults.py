@@ -178,7 +178,7 @@ def crop_project(root: Path) -> Path:
     return root
 
 
-CROP = ["--dataset", "source", "--raw", "raw", "--out", "data/cropped/source", "--metrics", "crop.json"]
+CROP = ["--dataset", "source", "--raw", "raw", "--out", "data/cropped/source", "--details", "crop.json"]
 PY_ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
 
 

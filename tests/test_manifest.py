@@ -105,7 +105,7 @@ def test_the_split_stage_stops_before_writing_anything(tmp_path):
         writer.writeheader()
         writer.writerows(rows({"a": 20, "b": 2}))
     (balanced / "classes.json").write_text(json.dumps(["a", "b"]))
-    args = ["--dataset", "source", "--balanced", str(balanced), "--out", "data/split/source", "--metrics", "m.json"]
+    args = ["--dataset", "source", "--balanced", str(balanced), "--out", "data/split/source", "--details", "m.json"]
     done = subprocess.run(
         [sys.executable, str(root / "stages/split.py"), *args],
         cwd=tmp_path,

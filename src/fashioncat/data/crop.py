@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -11,9 +10,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from fashioncat.io import usable_cores
 from fashioncat.data.images import ImageProblem, png_bytes, prepare
 from fashioncat.data.records import Drop, Record
+from fashioncat.io import usable_cores
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator, Sequence
 
 from fashioncat.data.deadline import OPENER, Deadline
 from fashioncat.errors import FashionError
@@ -108,17 +108,28 @@ class _Failure(Exception):
         self.reason, self.transient = reason, transient
 
 
-def fetch_all(jobs: Sequence[tuple[str, Path]], *, base_dir: Path, workers: int, timeout_s: float, retries: int,
-              max_bytes: int, backoff_s: float = 0.5, deadline_s: float | None = None,
-              local_roots: Sequence[str | Path] = (), progress: bool = True) -> list[FetchResult]:
+def fetch_all(
+    jobs: Sequence[tuple[str, Path]],
+    *,
+    base_dir: Path,
+    workers: int,
+    timeout_s: float,
+    retries: int,
+    max_bytes: int,
+    backoff_s: float = 0.5,
+    deadline_s: float | None = None,
+    local_roots: Sequence[str | Path] = (),
+    progress: bool = True,
+) -> list[FetchResult]:
     """Fetch every (url, dest) concurrently; files already on disk count as done, so re-runs resume.
 
     `deadline_s` bounds all the tries of one file together; absolute `file:` URLs may read
     only under `base_dir` and `local_roots`.
     """
     meter = _Progress(len(jobs), enabled=progress)
-    rules = _Rules(Path(base_dir), tuple(Path(r) for r in local_roots), timeout_s, retries, max_bytes, backoff_s,
-                   deadline_s)
+    rules = _Rules(
+        Path(base_dir), tuple(Path(r) for r in local_roots), timeout_s, retries, max_bytes, backoff_s, deadline_s
+    )
 
     def one(job: tuple[str, Path]) -> FetchResult:
         url, dest = job
@@ -276,8 +287,13 @@ class _Progress:
             if self.enabled and (time.monotonic() - self.last >= 0.5 or done == self.total):
                 self.last = time.monotonic()
                 c = self.counts
-                print(f"\rdownload: {done}/{self.total} fetched={c['fetched']} present={c['present']} "
-                      f"failed={c['failed']}", end="", file=sys.stderr, flush=True)
+                print(
+                    f"\rdownload: {done}/{self.total} fetched={c['fetched']} present={c['present']} "
+                    f"failed={c['failed']}",
+                    end="",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
     def finish(self) -> None:
         if self.enabled:

@@ -64,8 +64,12 @@ def checked_box(box: Box, size: tuple[int, int], margin: float) -> Box:
     if x2 <= 0 or y2 <= 0 or x1 >= width or y1 >= height:
         raise ImageProblem(f"bounding box outside the image ({width}x{height}; box {x1} {y1} {x2} {y2})")
     dx, dy = (x2 - x1) * margin, (y2 - y1) * margin
-    return (max(0, math.floor(x1 - dx)), max(0, math.floor(y1 - dy)),
-            min(width, math.ceil(x2 + dx)), min(height, math.ceil(y2 + dy)))
+    return (
+        max(0, math.floor(x1 - dx)),
+        max(0, math.floor(y1 - dy)),
+        min(width, math.ceil(x2 + dx)),
+        min(height, math.ceil(y2 + dy)),
+    )
 
 
 def fit(img: Image.Image, size: int, mode: str) -> Image.Image:

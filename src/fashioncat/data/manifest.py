@@ -9,8 +9,8 @@ from __future__ import annotations
 import random
 from collections import Counter, defaultdict
 
-from fashioncat.errors import FashionError
 from fashioncat.data.records import Drop
+from fashioncat.errors import FashionError
 
 SPLITS = ("train", "val", "test")
 # One row per image, in every data stage. `pixels` is a digest of the cropped PNG itself, so a
@@ -25,15 +25,18 @@ def by_label(rows: list[dict]) -> dict[str, list[dict]]:
     return grouped
 
 
-def balanced(rows: list[dict], classes: list[str], per_class: int, seed: int, allow_smaller: bool,
-             where: str = "balance") -> list[dict]:
+def balanced(
+    rows: list[dict], classes: list[str], per_class: int, seed: int, allow_smaller: bool, where: str = "balance"
+) -> list[dict]:
     """`per_class` rows of every class, chosen with `seed`, in class order."""
     grouped = by_label(rows)
     short = {c: len(grouped.get(c, [])) for c in classes if len(grouped.get(c, [])) < per_class}
     if short and not allow_smaller:
         listing = ", ".join(f"{c} has {n}" for c, n in short.items())
-        raise FashionError(f"{where}: fewer than {per_class} images in some classes ({listing}); lower "
-                           f"per_class or set balance.allow_smaller: true to keep them smaller")
+        raise FashionError(
+            f"{where}: fewer than {per_class} images in some classes ({listing}); lower "
+            f"per_class or set balance.allow_smaller: true to keep them smaller"
+        )
     rng = random.Random(seed)
     chosen = []
     for name in classes:

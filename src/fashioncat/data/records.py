@@ -2,14 +2,14 @@
 
 A reader never silently loses an entry: each one becomes either a `Record`
 (kept) or a `Drop` with a reason, and `tally` turns both into the per-class
-counts that each data stage writes under metrics/data/.
+counts that each data stage writes under metrics/details/data/.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in pixels, top-left inclusive
 
@@ -49,7 +49,11 @@ def tally(kept: Iterable[str], drops: Iterable[Drop], classes: Iterable[str] = (
     per_class = {}
     for name in names:
         lost = dropped.get(name, Counter())
-        per_class[name] = {"in": kept[name] + sum(lost.values()), "kept": kept[name], "dropped": dict(sorted(lost.items()))}
+        per_class[name] = {
+            "in": kept[name] + sum(lost.values()),
+            "kept": kept[name],
+            "dropped": dict(sorted(lost.items())),
+        }
     total_lost = sum((c for c in dropped.values()), Counter())
     return {
         "in": sum(kept.values()) + sum(total_lost.values()),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fashioncat.data.classmap import ClassMap
-from fashioncat.errors import FashionError
-from fashioncat.data.records import Parsed
 from fashioncat.data.datasets import deepfashion, imaterialist
+from fashioncat.data.records import Parsed
+from fashioncat.errors import FashionError
 
 
 def read(fmt: str, root: Path, classmap: ClassMap) -> Parsed:
@@ -16,4 +16,3 @@ def read(fmt: str, root: Path, classmap: ClassMap) -> Parsed:
     if fmt not in readers:
         raise FashionError(f"unknown dataset format {fmt!r} (known: {', '.join(readers)})")
     return readers[fmt](Path(root), classmap)
-

@@ -12,13 +12,13 @@ Every list file starts with a count line and a header line.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from fashioncat.data.classmap import ClassMap
+from fashioncat.data.records import Drop, Parsed, Record
 from fashioncat.errors import FashionError
 from fashioncat.io import contained
-from fashioncat.data.records import Drop, Parsed, Record
 
 CLOTH = "Anno/list_category_cloth.txt"
 CATEGORY = "Anno/list_category_img.txt"

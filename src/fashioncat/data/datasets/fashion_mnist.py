@@ -59,8 +59,10 @@ def partition(images: np.ndarray, labels: np.ndarray, source_n: int, target_n: i
     for label in range(10):
         order = rng.permutation(np.flatnonzero(labels == label))
         if len(order) < source_n + target_n:
-            raise FashionError(f"Fashion-MNIST class {label} has {len(order)} images, fewer than "
-                               f"embedded.source_per_class + target_per_class = {source_n + target_n}")
+            raise FashionError(
+                f"Fashion-MNIST class {label} has {len(order)} images, fewer than "
+                f"embedded.source_per_class + target_per_class = {source_n + target_n}"
+            )
         taken = order[:source_n]
         seen = {digest(images[i]) for i in taken}
         rest = [i for i in order[source_n:] if digest(images[i]) not in seen]
@@ -83,8 +85,8 @@ def _garment(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 def _compose(background: np.ndarray, colour: np.ndarray, alpha: np.ndarray, x: int, y: int) -> np.ndarray:
     h, w = alpha.shape
     out = background.copy()
-    region = out[y:y + h, x:x + w]
-    out[y:y + h, x:x + w] = region * (1 - alpha[..., None]) + colour * alpha[..., None]
+    region = out[y : y + h, x : x + w]
+    out[y : y + h, x : x + w] = region * (1 - alpha[..., None]) + colour * alpha[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
 
 
@@ -177,13 +179,22 @@ def _list_file(path: Path, header: str, lines: list[str]) -> None:
     write_text(path, "\n".join([str(len(lines)), header, *lines]) + "\n")
 
 
-def write_imaterialist(out: Path, images: np.ndarray, labels: np.ndarray, label_ids: dict[int, list[str]],
-                       canvas: int, seed: int, dead_links: int, multi_label: int, shift: float = 1.0) -> int:
+def write_imaterialist(
+    out: Path,
+    images: np.ndarray,
+    labels: np.ndarray,
+    label_ids: dict[int, list[str]],
+    canvas: int,
+    seed: int,
+    dead_links: int,
+    multi_label: int,
+    shift: float = 1.0,
+) -> int:
     """Write train.json/validation.json with file: URLs to images under out/remote/."""
     rng = np.random.default_rng([seed, 4])
     order = rng.permutation(len(images))
     dead = set(order[:dead_links].tolist())
-    multi = order[dead_links:dead_links + multi_label].tolist()
+    multi = order[dead_links : dead_links + multi_label].tolist()
     files = {"train": {"images": [], "annotations": []}, "validation": {"images": [], "annotations": []}}
     for number, (image, label) in enumerate(zip(images, labels), start=1):
         image_id = str(number)

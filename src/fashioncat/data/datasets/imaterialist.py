@@ -9,16 +9,16 @@ images it needs to `<root>/images/<json stem>/<imageId>.jpg`.
 from __future__ import annotations
 
 import dataclasses
-import json
 import hashlib
+import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from fashioncat.data.classmap import ClassMap
-from fashioncat.errors import FashionError
 from fashioncat.data.records import Drop, Parsed, Record
+from fashioncat.errors import FashionError
 
 SPLIT_FILES = ("train.json", "validation.json")  # test.json has no labels
 ANNOTATIONS = "annotations"
