@@ -220,7 +220,14 @@ def test_whole_pipeline_report_and_plots(reproduced):
     assert "Data and pipelines are up to date" in dvc(repo, "status")
     dvc(repo, "plots", "show", "-o", "html")
     page = (repo / "html/index.html").read_text()
-    order = ["Table 1 training loss", "table1.png", "lr_decay.png", "3_final/accuracy.png", "confusion.png", "table6.png"]
+    order = [
+        "Table 1 training loss",
+        "table1.png",
+        "lr_decay.png",
+        "3_final/accuracy.png",
+        "confusion.png",
+        "table6.png",
+    ]
     order.append("label_issues.png")
     places = [page.find(item) for item in order]
     assert min(places) >= 0 and places == sorted(places), dict(zip(order, places))
