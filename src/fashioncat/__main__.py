@@ -1,10 +1,14 @@
-"""`python -m fashioncat COMMAND`: tools for users of a trained model (the pipeline itself runs with `dvc repro`)."""
+"""`python -m fashioncat COMMAND`: annotate with the trained model, or apply a params profile.
+
+The pipeline itself runs with `dvc repro`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from fashioncat import profile
 from fashioncat.annotate import cli
 
 
@@ -12,6 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m fashioncat", description=__doc__)
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli.add_command(commands)
+    profile.add_command(commands)
     args = p.parse_args(argv)
     return args.handler(args)
 
