@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import fixtures
 import keras
@@ -21,7 +22,7 @@ import pytest
 from PIL import Image
 
 from fashioncat.__main__ import main as cli
-from fashioncat.annotate import bundle
+from fashioncat.annotate import bundle, label_studio
 from fashioncat.annotate import cli as annotation
 from fashioncat.data import images
 from fashioncat.errors import FashionError
@@ -211,7 +212,7 @@ def test_resume_skips_done_images_and_redoes_a_cut_line(made, photos, tmp_path, 
 def test_bad_output_extension_and_bad_inputs_are_one_line_errors(tmp_path, photos):
     (tmp_path / "list.csv").write_text("image,x_1,y_1,x_2,y_2\na.jpg,1,1,9,9\nb.jpg,5,5,two,9\n")
     cases = [
-        ([str(photos), "--out", str(tmp_path / "labels.txt")], "labels.txt: output must end in .csv or .jsonl"),
+        ([str(photos), "--out", str(tmp_path / "labels.txt")], "labels.txt: output must end in .csv, .jsonl or .json"),
         ([str(tmp_path / "no_such_folder"), "--out", "x.csv"], "no_such_folder: does not exist"),
         ([str(tmp_path / "missing.txt"), "--out", "x.csv"], "missing.txt: image list does not exist"),
         ([str(tmp_path / "list.csv"), "--out", "x.csv"], "list.csv:3: box 5 5 two 9 must be four whole numbers"),
@@ -329,3 +330,30 @@ def test_annotate_killed_mid_run_then_resumed_equals_one_straight_run(made, tmp_
     assert 0 < len(cut.splitlines()) < 241
     subprocess.run([*base, "--out", str(out), "--resume"], cwd=tmp_path, env=env, check=True, capture_output=True)
     assert out.read_text() == straight.read_text()
+
+
+def test_label_studio_tasks_and_config_match_and_skip_unreadable_images(made, photos, tmp_path, capsys):
+    out = tmp_path / "tasks.json"
+    args = [str(photos), "--out", str(out), "--image-root", "http://files.example/photos"]
+    assert annotate(made, *args) == 0
+    tasks = json.loads(out.read_text())
+    assert len(tasks) == 5 and "broken.jpg" in capsys.readouterr().err  # unreadable: reported, not sent
+    by_name = {Path(t["data"]["path"]).name: t for t in tasks}
+    red = by_name["red.jpg"]
+    assert red["data"]["image"] == "http://files.example/photos/" + red["data"]["path"].lstrip("/")
+    (prediction,) = red["predictions"]
+    (result,) = prediction["result"]
+    assert result["value"] == {"choices": ["red"]} and result["type"] == "choices" and prediction["score"] > 0.99
+    assert prediction["model_version"] == label_studio.bundle_digest(made / "annotator")
+    assert len({t["predictions"][0]["result"][0]["id"] for t in tasks}) == 5  # Label Studio needs unique ids
+    config = ElementTree.fromstring((tmp_path / "tasks.label_config.xml").read_text())
+    choices = config.find("Choices")
+    assert [c.get("value") for c in choices] == CLASSES  # the model's order
+    assert (choices.get("name"), choices.get("toName")) == (result["from_name"], result["to_name"])
+    assert config.find("Image").get("name") == result["to_name"]
+
+    local = tmp_path / "local.json"
+    assert annotate(made, str(photos / "sub"), "--out", str(local)) == 0
+    image = json.loads(local.read_text())[0]["data"]["image"]
+    assert image.startswith("/data/local-files/?d=") and not image.startswith("/data/local-files/?d=/")
+    assert annotate(made, str(photos), "--out", str(local), "--resume") == 2

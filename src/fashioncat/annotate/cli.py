@@ -28,15 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
+from fashioncat.annotate import label_studio
 from fashioncat.data import images
 from fashioncat.data.records import Box
 from fashioncat.errors import FashionError
-from fashioncat.io import atomic_path, usable_cores
+from fashioncat.io import atomic_path, usable_cores, write_text
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
 PATH_COLUMNS = ("image", "path")  # the first one present in an input CSV names the images
 BOX_COLUMNS = ("x_1", "y_1", "x_2", "y_2")
-OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".json": "label-studio"}
 DEFAULT_MODEL = "models/annotator"
 
 
@@ -216,7 +217,9 @@ def _row(item: Item, probs, reason: str, classes: Sequence[str], top_k: int, thr
 def output_format(out: str | Path) -> str:
     fmt = OUTPUT_FORMATS.get(Path(out).suffix.lower())
     if fmt is None:
-        raise FashionError(f"{out}: output must end in .csv or .jsonl (the extension chooses the format)")
+        raise FashionError(
+            f"{out}: output must end in .csv, .jsonl or .json (Label Studio tasks): the extension chooses the format"
+        )
     if Path(out).is_dir():
         raise FashionError(f"{out}: is a folder; --out takes a file name")
     return fmt
@@ -228,11 +231,13 @@ def csv_columns(top_k: int, boxes: bool) -> list[str]:
 
 
 class _Sink:
-    """Writes rows as CSV or JSON lines to an open text file."""
+    """Writes rows as CSV or JSON lines to an open text file, or gathers Label Studio tasks for `close`."""
 
-    def __init__(self, f, fmt: str, top_k: int, boxes: bool):
+    def __init__(self, f, fmt: str, top_k: int, boxes: bool, model_version: str = "", image_root: str | None = None):
         self.f, self.fmt, self.top_k, self.boxes = f, fmt, top_k, boxes
         self.csv = csv.writer(f) if fmt == "csv" else None
+        self.model_version, self.image_root = model_version, image_root
+        self.tasks: list[dict] = []
 
     def header(self) -> None:
         if self.csv is not None:
@@ -240,6 +245,16 @@ class _Sink:
 
     def write(self, row: dict) -> None:
         item = row["item"]
+        if self.fmt == "label-studio":
+            if row["error"]:  # nothing to pre-annotate: reported on stderr, not sent
+                print(f"not sent to Label Studio: {item.path}: {row['error']}", file=sys.stderr)
+            else:
+                label, score = row["top"][0]
+                box = {"box": list(item.box)} if item.box else {}
+                self.tasks.append(
+                    label_studio.task(item.path, label, score, self.model_version, self.image_root, **box)
+                )
+            return
         if self.csv is not None:
             ranks = [v for label, p in row["top"] for v in (label, f"{p:.4f}")]
             ranks += [""] * (2 * self.top_k - len(ranks))
@@ -254,6 +269,10 @@ class _Sink:
             "error": row["error"] or None,
         }
         self.f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    def close(self) -> None:
+        if self.fmt == "label-studio":
+            json.dump(self.tasks, self.f, ensure_ascii=False, indent=1)
 
 
 @contextlib.contextmanager
@@ -340,17 +359,26 @@ def annotate(
     resume: bool = False,
     boxes: bool = False,
     progress: bool = True,
+    model_version: str = "",
+    image_root: str | None = None,
 ) -> dict:
-    """Write one row per image in `items` to `out` (.csv or .jsonl); return counts and speed."""
+    """Write one row per image in `items` to `out`; return counts and speed.
+
+    `.csv` and `.jsonl` get a row per image. `.json` gets Label Studio tasks, one per
+    readable image, predicted by `model_version`, with the matching labelling
+    configuration beside it (`label_studio.config_path`).
+    """
     out = Path(out)
     fmt = output_format(out)
+    if fmt == "label-studio" and resume:
+        raise FashionError(f"{out}: --resume works for .csv and .jsonl; Label Studio tasks are written in one go")
     top_k = min(top_k, len(settings.classes))
     done = done_keys(out, fmt, top_k, boxes, settings.classes) if resume else set()
     todo = [item for item in items if item.key not in done]
     counts = {"images": len(items), "skipped": len(items) - len(todo), "annotated": 0, "unreadable": 0, "review": 0}
     started = time.perf_counter()
     with _destination(out, resume) as f, ThreadPoolExecutor(usable_cores()) as pool:
-        sink = _Sink(f, fmt, top_k, boxes)
+        sink = _Sink(f, fmt, top_k, boxes, model_version, image_root)
         if f.tell() == 0:  # a fresh file, or a resumed one that was never started
             sink.header()
         with _progress(len(todo), progress) as bar:  # closed before any interruption message is printed
@@ -362,6 +390,9 @@ def annotate(
                     counts["review"] += row["review"]
                 f.flush()  # each finished batch is on disk: --resume continues from here after a kill
                 bar.update(len(chunk))
+        sink.close()
+    if fmt == "label-studio":
+        write_text(label_studio.config_path(out), label_studio.labeling_config(settings.classes))
     seconds = time.perf_counter() - started
     return {**counts, "seconds": round(seconds, 2), "images_per_s": round(len(todo) / seconds, 1) if seconds else 0.0}
 
@@ -389,6 +420,12 @@ input (SOURCE):
 
 output (--out): .csv  path[,x_1,y_1,x_2,y_2],label_1,prob_1,...,label_k,prob_k,review,error
                 .jsonl {"path", ["box",] "top": [{"label", "probability"}...], "review", "error"}
+        .json  Label Studio tasks with the top class as a pre-annotation (score: its probability,
+               model_version: a digest of the bundle), and beside it <name>.label_config.xml, the
+               labelling configuration with the model's classes; create the project from it, then
+               import the tasks. --image-root URL makes image links URL/<path>; without it they
+               point at Label Studio's local-files server (LOCAL_FILES_SERVING_ENABLED=true,
+               LOCAL_FILES_DOCUMENT_ROOT=/). Unreadable images are listed on stderr, not sent.
   review is true when the top probability is below --threshold, and for unreadable images,
   whose error column gives the reason (they never stop the run).
   Without --resume the file appears only when the run finishes. With --resume, images already
@@ -405,7 +442,7 @@ def add_command(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("source", metavar="SOURCE", help="folder, .txt list or .csv of images")
-    p.add_argument("--out", required=True, metavar="PATH", help="output file, .csv or .jsonl")
+    p.add_argument("--out", required=True, metavar="PATH", help="output file, .csv, .jsonl or .json (Label Studio)")
     p.add_argument(
         "--model",
         default=DEFAULT_MODEL,
@@ -421,6 +458,7 @@ def add_command(subparsers) -> None:
     )
     p.add_argument("--batch-size", type=_at_least_one, default=64, help="images per prediction (default: 64)")
     p.add_argument("--resume", action="store_true", help="skip images already in --out and append to it")
+    p.add_argument("--image-root", metavar="URL", help="Label Studio output: image links are URL/<path>")
     p.set_defaults(handler=run)
 
 
@@ -430,6 +468,8 @@ def run(args: argparse.Namespace) -> int:
         output_format(args.out)
         items, boxes = gather(args.source)
         from fashioncat.annotate import bundle  # imports TensorFlow: only once the inputs are known to be usable
+
+        label_studio_out = output_format(args.out) == "label-studio"
 
         model, settings = bundle.load(args.model)
         report = annotate(
@@ -442,6 +482,8 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             resume=args.resume,
             boxes=boxes,
+            model_version=label_studio.bundle_digest(args.model) if label_studio_out else "",
+            image_root=args.image_root,
         )
     except FashionError as exc:
         print(f"error: {exc}", file=sys.stderr)

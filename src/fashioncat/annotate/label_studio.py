@@ -1,0 +1,81 @@
+"""Label Studio's formats: pre-annotated tasks to import, and the labelling configuration that matches them.
+
+A task is one image with one prediction: a `choices` result naming the model's top class,
+its probability as `score` (reviewers sort by it), and `model_version`, a digest of the
+bundle, so predictions from two models are never mixed up. The configuration's `<Choices>`
+list the classes in the model's order; its `name`/`toName` are the `from_name`/`to_name`
+every result carries, which Label Studio requires to match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import quote
+from xml.sax.saxutils import quoteattr
+
+FROM_NAME, TO_NAME = "choice", "image"
+# Label Studio serves files under LOCAL_FILES_DOCUMENT_ROOT at this path when
+# LOCAL_FILES_SERVING_ENABLED=true; `d` is the file's path below that root.
+LOCAL_FILES = "/data/local-files/?d="
+
+
+def labeling_config(classes: Sequence[str]) -> str:
+    """The project's labelling configuration (XML): one image, one choice among `classes`."""
+    choices = "\n".join(f"    <Choice value={quoteattr(name)}/>" for name in classes)
+    return (
+        "<View>\n"
+        f'  <Image name="{TO_NAME}" value="$image"/>\n'
+        f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" showInLine="true">\n'
+        f"{choices}\n"
+        "  </Choices>\n"
+        "</View>\n"
+    )
+
+
+def image_reference(path: str, image_root: str | None) -> str:
+    """How Label Studio reaches the image: below `image_root` (a URL) or through its local-files server."""
+    if image_root:
+        return f"{image_root.rstrip('/')}/{quote(path.lstrip('/'))}"
+    return LOCAL_FILES + quote(str(Path(path).resolve()).lstrip("/"))
+
+
+def task(path: str, label: str, score: float, model_version: str, image_root: str | None, **data) -> dict:
+    """One pre-annotated task; `data` adds fields a reviewer sees beside the image (e.g. the given label)."""
+    result_id = hashlib.sha1(f"{path}:{label}".encode()).hexdigest()[:10]
+    return {
+        "data": {"image": image_reference(path, image_root), "path": path, **data},
+        "predictions": [
+            {
+                "model_version": model_version,
+                "score": round(float(score), 4),
+                "result": [
+                    {
+                        "id": result_id,
+                        "type": "choices",
+                        "from_name": FROM_NAME,
+                        "to_name": TO_NAME,
+                        "value": {"choices": [label]},
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def bundle_digest(folder: str | Path) -> str:
+    """A short digest of the bundle's files (model and settings): the predictions' model_version."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode())
+        with open(file, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return f"fashioncat-{digest.hexdigest()[:12]}"
+
+
+def config_path(tasks: str | Path) -> Path:
+    """Where the labelling configuration goes beside a tasks file: tasks.json -> tasks.label_config.xml."""
+    tasks = Path(tasks)
+    return tasks.with_name(f"{tasks.stem}.label_config.xml")
