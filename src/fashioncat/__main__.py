@@ -10,6 +10,7 @@ import sys
 
 from fashioncat import profile
 from fashioncat.annotate import cli
+from fashioncat.data import corrections
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli.add_command(commands)
     profile.add_command(commands)
+    corrections.add_command(commands)
     args = p.parse_args(argv)
     return args.handler(args)
 

@@ -1,0 +1,109 @@
+"""Label corrections: a Label Studio export in, a versioned CSV out, applied to manifest rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from fashioncat.__main__ import main
+from fashioncat.data import corrections
+from fashioncat.errors import FashionError
+
+CLASSES = ["dress", "coat", "bag"]
+
+
+def review_task(image: str, given: str, *answers: tuple[str, str]) -> dict:
+    """A task as Label Studio exports it: the review queue's data and one annotation per (label, time)."""
+    return {
+        "id": hash(image) % 1000,
+        "data": {"image": f"/data/local-files/?d={image}", "source_image": image, "given_label": given},
+        "annotations": [
+            {
+                "result": [
+                    {"type": "choices", "from_name": "choice", "to_name": "image", "value": {"choices": [label]}}
+                ],
+                "completed_by": {"email": "ana@example.com"},
+                "updated_at": at,
+                "was_cancelled": False,
+            }
+            for label, at in answers
+        ],
+    }
+
+
+def rows(*pairs: tuple[str, str]) -> list[dict]:
+    return [
+        {"image": f"crops/{i}.png", "label": label, "source_image": image, "origin": f"list.txt:{i + 2}"}
+        for i, (image, label) in enumerate(pairs)
+    ]
+
+
+def test_an_export_becomes_corrections_newest_answer_wins_and_confirmations_are_not_corrections():
+    export = [
+        review_task("img/a.jpg", "dress", ("coat", "2026-11-30T07:00:00Z"), ("bag", "2026-11-30T08:00:00Z")),
+        review_task("img/b.jpg", "coat", ("coat", "2026-11-30T07:00:00Z")),  # confirmed
+        review_task("img/c.jpg", "bag"),  # not answered yet
+        {"data": {"image": "x.jpg"}, "annotations": []},  # not from the review queue
+    ]
+    found, problems = corrections.from_label_studio(export, "export.json")
+    assert found == [corrections.Correction("img/a.jpg", "dress", "bag", "ana@example.com", "2026-11-30T08:00:00Z")]
+    assert problems == [
+        "export.json[2]: img/c.jpg: no finished annotation",
+        "export.json[3]: task has no source_image/given_label (not from the review queue)",
+    ]
+
+
+def test_apply_relabels_drops_and_reports_every_correction_it_could_not_apply():
+    fixes = [
+        corrections.Correction("img/a.jpg", "dress", "coat"),
+        corrections.Correction("img/b.jpg", "coat", corrections.DROP),
+        corrections.Correction("img/c.jpg", "dress", "bag"),  # the image is labelled bag now: stale
+        corrections.Correction("img/gone.jpg", "bag", "coat"),
+    ]
+    kept, drops, unapplied = corrections.apply(
+        rows(("img/a.jpg", "dress"), ("img/b.jpg", "coat"), ("img/c.jpg", "bag"), ("img/d.jpg", "bag")), fixes
+    )
+    assert [(r["source_image"], r["label"]) for r in kept] == [
+        ("img/a.jpg", "coat"),
+        ("img/c.jpg", "bag"),
+        ("img/d.jpg", "bag"),
+    ]
+    assert [(d.origin, d.reason, d.label) for d in drops] == [("list.txt:3", corrections.DROPPED, "coat")]
+    assert unapplied == ["img/c.jpg: labelled 'bag', the correction expects 'dress'", "img/gone.jpg: no such image"]
+
+
+def test_the_command_merges_into_the_csv_and_bad_files_name_their_line(tmp_path, capsys):
+    classes = tmp_path / "classes.json"
+    classes.write_text(json.dumps(CLASSES))
+    out = tmp_path / "corrections/source.csv"
+    first = tmp_path / "first.json"
+    first.write_text(
+        json.dumps([review_task("img/a.jpg", "dress", ("coat", "t1")), review_task("img/b.jpg", "coat", ("bag", "t1"))])
+    )
+    args = ["--classes", str(classes), "--out", str(out)]
+    assert main(["corrections", str(first), *args]) == 0
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps([review_task("img/a.jpg", "dress", ("bag", "t2"))]))
+    assert main(["corrections", str(second), *args]) == 0
+    assert out.read_text().splitlines() == [
+        "image,old_label,new_label,by,at",
+        "img/a.jpg,dress,bag,ana@example.com,t2",
+        "img/b.jpg,coat,bag,ana@example.com,t1",
+    ]
+    assert "1 correction(s) from 1 task(s), 2 in the file" in capsys.readouterr().err
+    assert [c.new_label for c in corrections.read(out, CLASSES)] == ["bag", "bag"]
+
+    out.write_text("image,old_label,new_label\nimg/a.jpg,dress,hat\n")
+    with pytest.raises(FashionError, match=r"source.csv:2: new_label 'hat' is neither a class nor 'drop'"):
+        corrections.read(out, CLASSES)
+    out.write_text("image,old_label,new_label\nimg/a.jpg,dress,bag\nimg/a.jpg,dress,coat\n")
+    with pytest.raises(FashionError, match=r"source.csv:3: img/a.jpg is corrected twice \(also on line 2\)"):
+        corrections.read(out, CLASSES)
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps([review_task("img/z.jpg", "dress", ("hat", "t3"))]))
+    before = out.read_text()
+    assert main(["corrections", str(unknown), *args]) == 2 and "'hat' is not a class" in capsys.readouterr().err
+    assert out.read_text() == before
+    assert corrections.read(Path(tmp_path / "none.csv"), CLASSES) == []
