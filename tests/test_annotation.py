@@ -344,7 +344,7 @@ def test_label_studio_tasks_and_config_match_and_skip_unreadable_images(made, ph
     (prediction,) = red["predictions"]
     (result,) = prediction["result"]
     assert result["value"] == {"choices": ["red"]} and result["type"] == "choices" and prediction["score"] > 0.99
-    assert prediction["model_version"] == label_studio.bundle_digest(made / "annotator")
+    assert prediction["model_version"] == label_studio.model_version(made / "annotator")
     assert len({t["predictions"][0]["result"][0]["id"] for t in tasks}) == 5  # Label Studio needs unique ids
     config = ElementTree.fromstring((tmp_path / "tasks.label_config.xml").read_text())
     choices = config.find("Choices")

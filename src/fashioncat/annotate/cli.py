@@ -252,7 +252,14 @@ class _Sink:
                 label, score = row["top"][0]
                 box = {"box": list(item.box)} if item.box else {}
                 self.tasks.append(
-                    label_studio.task(item.path, label, score, self.model_version, self.image_root, **box)
+                    label_studio.task(
+                        item.path,
+                        label,
+                        score,
+                        self.model_version,
+                        label_studio.image_reference(item.path, self.image_root),
+                        **box,
+                    )
                 )
             return
         if self.csv is not None:
@@ -482,7 +489,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             resume=args.resume,
             boxes=boxes,
-            model_version=label_studio.bundle_digest(args.model) if label_studio_out else "",
+            model_version=label_studio.model_version(args.model) if label_studio_out else "",
             image_root=args.image_root,
         )
     except FashionError as exc:

@@ -38,14 +38,19 @@ def image_reference(path: str, image_root: str | None) -> str:
     """How Label Studio reaches the image: below `image_root` (a URL) or through its local-files server."""
     if image_root:
         return f"{image_root.rstrip('/')}/{quote(path.lstrip('/'))}"
-    return LOCAL_FILES + quote(str(Path(path).resolve()).lstrip("/"))
+    return local_file(str(Path(path).resolve()))
 
 
-def task(path: str, label: str, score: float, model_version: str, image_root: str | None, **data) -> dict:
-    """One pre-annotated task; `data` adds fields a reviewer sees beside the image (e.g. the given label)."""
+def local_file(path: str) -> str:
+    """The image through Label Studio's local-files server; `path` is below its LOCAL_FILES_DOCUMENT_ROOT."""
+    return LOCAL_FILES + quote(path.lstrip("/"))
+
+
+def task(path: str, label: str, score: float, model_version: str, image: str, **data) -> dict:
+    """One pre-annotated task for the image `image` links to; `data` adds fields a reviewer sees beside it."""
     result_id = hashlib.sha1(f"{path}:{label}".encode()).hexdigest()[:10]
     return {
-        "data": {"image": image_reference(path, image_root), "path": path, **data},
+        "data": {"image": image, "path": path, **data},
         "predictions": [
             {
                 "model_version": model_version,
@@ -64,11 +69,13 @@ def task(path: str, label: str, score: float, model_version: str, image_root: st
     }
 
 
-def bundle_digest(folder: str | Path) -> str:
-    """A short digest of the bundle's files (model and settings): the predictions' model_version."""
+def model_version(path: str | Path) -> str:
+    """A short digest of a model file, or of every file of a bundle folder: the predictions' model_version."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     digest = hashlib.sha256()
-    for file in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-        digest.update(file.relative_to(folder).as_posix().encode())
+    for file in files:
+        digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
         with open(file, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)
