@@ -78,9 +78,17 @@ def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
         "plots/5_label_issues/label_issues.png",
         filter_by="prune_by_noise_rate",
         sheet=4,
+        tasks_path="plots/5_label_issues/review_tasks.json",
     )
     with open("plots/5_label_issues/label_issues.csv", newline="") as f:
         rows = list(csv.DictReader(f))
+    tasks = json.loads(Path("plots/5_label_issues/review_tasks.json").read_text())
+    assert [t["data"]["given_label"] for t in tasks] == [r["given"] for r in rows]
+    assert [t["predictions"][0]["result"][0]["value"]["choices"] for t in tasks] == [[r["suggested"]] for r in rows]
+    assert [t["data"]["source_image"] for t in tasks] == [r["image"] for r in rows]  # this split names no source
+    assert tasks[0]["data"]["image"] == "/data/local-files/?d=" + rows[0]["image"]
+    config = Path("plots/5_label_issues/review_tasks.label_config.xml").read_text()
+    assert all(f'<Choice value="{name}"/>' in config for name in CLASSES)
     assert list(rows[0]) == list(label_issues.COLUMNS)
     assert report["issues"] == len(rows) and report["n"] == 60 and report["method"] == "prune_by_noise_rate"
     assert len({r["image"] for r in rows} & planted) >= 5  # >= 70 % of the 6 planted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -374,3 +375,38 @@ def test_the_readmes_hardlink_cache_leaves_the_users_originals_alone(tmp_path):
     for path in files:
         assert path.stat().st_mode == modes[path], path
         assert path.stat().st_nlink == 1, path
+
+
+def test_label_corrections_rerun_balance_and_relabel_exactly_the_corrected_images(reproduced):
+    """Two images swap classes through config/corrections/source.csv; a stale and a missing correction are reported."""
+    repo, _ = reproduced
+    path = repo / "config/corrections/source.csv"
+    original = path.read_text()
+    with open(repo / "data/balanced/source/manifest.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    first = rows[0]
+    second = next(r for r in rows if r["label"] != first["label"])
+    path.write_text(
+        original
+        + f"{first['source_image']},{first['label']},{second['label']},ana,t1\n"
+        + f"{second['source_image']},{second['label']},{first['label']},ana,t1\n"
+        + f"{rows[-1]['source_image']},{'skirt' if rows[-1]['label'] != 'skirt' else 'top'},dress,ana,t1\n"
+        + "img/not_there.jpg,top,dress,ana,t1\n"
+    )
+    try:
+        assert _stale(repo) == {"balance@source"}
+        dvc(repo, "repro", "balance@source")
+        with open(repo / "data/balanced/source/manifest.csv", newline="") as f:
+            labels = {r["source_image"]: r["label"] for r in csv.DictReader(f)}
+        assert (labels[first["source_image"]], labels[second["source_image"]]) == (second["label"], first["label"])
+        assert sum(labels[r["source_image"]] != r["label"] for r in rows) == 2
+        report = json.loads((repo / "metrics/details/data/balance_source.json").read_text())
+        assert report["corrections_applied"] == 2
+        assert [m.split(":")[0] for m in report["corrections_not_applied"]] == [
+            rows[-1]["source_image"],
+            "img/not_there.jpg",
+        ]
+    finally:
+        path.write_text(original)
+        dvc(repo, "repro", "balance@source")
+    assert "Data and pipelines are up to date" in dvc(repo, "status")
