@@ -141,20 +141,17 @@ def main() -> None:
     print(f"  speed-up, later epochs          : {benchstats.describe(later)}")
     print(f"  goal >= {GOAL}x ImageDataGenerator: first epoch {verdict}; later epochs {verdict_later}")
     where = f"{n} PNGs {args.crop} -> {args.size} px, {path}, paper augmentation"
-    benchstats.record(
-        args.results,
-        benchmark=f"input pipeline vs ImageDataGenerator, first epoch end to end ({where})",
-        figure=benchstats.describe(first),
-        goal=f">= {GOAL}x",
-        verdict=verdict,
-    )
-    benchstats.record(
-        args.results,
-        benchmark=f"input pipeline vs ImageDataGenerator, later epochs (decoded once; {where})",
-        figure=benchstats.describe(later),
-        goal=f">= {GOAL}x",
-        verdict=verdict_later,
-    )
+    for what, ratios, judged in (
+        ("first epoch end to end", first, verdict),
+        ("later epochs (decoded once)", later, verdict_later),
+    ):
+        benchstats.record(
+            args.results,
+            benchmark=f"input pipeline vs ImageDataGenerator, {what} ({where})",
+            figure=benchstats.describe(ratios),
+            goal=f">= {GOAL}x",
+            verdict=judged,
+        )
 
 
 if __name__ == "__main__":
