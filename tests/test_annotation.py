@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -104,7 +105,7 @@ def test_bundle_problems_name_the_file(made, tmp_path):
         bundle.load(tmp_path / "empty")
     broken = tmp_path / "broken"
     broken.mkdir()
-    (broken / "bundle.json").write_text('{\n  "format": 1,\n  "classes": [oops]\n}')
+    (broken / "bundle.json").write_text('{\n  "format": 2,\n  "classes": [oops]\n}')
     with pytest.raises(FashionError, match=r"bundle.json:3: not valid JSON"):
         bundle.load(broken)
     (broken / "bundle.json").write_text((made / "annotator" / "bundle.json").read_text())
@@ -357,3 +358,30 @@ def test_label_studio_tasks_and_config_match_and_skip_unreadable_images(made, ph
     image = json.loads(local.read_text())[0]["data"]["image"]
     assert image.startswith("/data/local-files/?d=") and not image.startswith("/data/local-files/?d=/")
     assert annotate(made, str(photos), "--out", str(local), "--resume") == 2
+
+
+def test_a_bundle_whose_class_order_or_model_changed_is_refused(made, tmp_path):
+    """The same classes in another order would label every image wrongly and silently: the binding catches it."""
+    for name, edit in (
+        ("reordered", lambda s: {**s, "classes": list(reversed(s["classes"]))}),
+        ("renamed", lambda s: {**s, "classes": ["rouge", *s["classes"][1:]]}),
+    ):
+        copy = tmp_path / name
+        shutil.copytree(made / "annotator", copy)
+        settings = json.loads((copy / "bundle.json").read_text())
+        (copy / "bundle.json").write_text(json.dumps(edit(settings)))
+        with pytest.raises(FashionError, match="not the pair the bundle was made with"):
+            bundle.load(copy)
+    swapped = tmp_path / "swapped"
+    shutil.copytree(made / "annotator", swapped)
+    other = fixtures.colour_model()
+    other.layers[-1].set_weights([w[:, ::-1] if w.ndim == 2 else w[::-1] for w in other.layers[-1].get_weights()])
+    other.save(swapped / "model.keras")
+    with pytest.raises(FashionError, match="not the pair the bundle was made with"):
+        bundle.load(swapped)
+    old = tmp_path / "old"
+    shutil.copytree(made / "annotator", old)
+    settings = json.loads((old / "bundle.json").read_text())
+    (old / "bundle.json").write_text(json.dumps({**settings, "format": 1}))
+    with pytest.raises(FashionError, match="bundle format 1, this version reads format 2"):
+        bundle.load(old)
