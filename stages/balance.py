@@ -1,9 +1,9 @@
-"""Stage `balance@<dataset>`: the same number of images in every class, chosen with the seed."""
+"""Stage `balance@<dataset>`: reviewers' label corrections applied, then the same number of images in every class."""
 
 from pathlib import Path
 
 from fashioncat import stage
-from fashioncat.data import manifest
+from fashioncat.data import corrections, manifest
 from fashioncat.data.records import tally
 from fashioncat.io import atomic_dir, read_csv, read_json, write_csv, write_json
 
@@ -12,6 +12,10 @@ def main(args, cfg):
     dataset = cfg.dataset(args.dataset)
     cropped = Path(args.cropped)
     rows, classes = read_csv(cropped / "records.csv"), read_json(cropped / "classes.json")
+    fixes = corrections.read(args.corrections, classes)
+    rows, corrected_out, unapplied = corrections.apply(rows, fixes)
+    for reason in unapplied:
+        print(f"warning: {args.corrections}: correction not applied: {reason}")
     chosen = manifest.balanced(
         rows,
         classes,
@@ -25,10 +29,15 @@ def main(args, cfg):
         write_json(tmp / "classes.json", classes)
     kept = {r["image"] for r in chosen}
     surplus = [manifest.surplus_drop(r) for r in rows if r["image"] not in kept]
-    return tally((r["label"] for r in chosen), surplus, classes)
+    return {
+        **tally((r["label"] for r in chosen), corrected_out + surplus, classes),
+        "corrections_applied": len(fixes) - len(unapplied),
+        "corrections_not_applied": unapplied,
+    }
 
 
 if __name__ == "__main__":
     p = stage.parser(__doc__, dataset=True)
     p.add_argument("--cropped", required=True, help="the crop stage's folder")
+    p.add_argument("--corrections", required=True, help="config/corrections/<dataset>.csv (may be absent)")
     stage.run(main, p, headline=("kept", "dropped_total"))

@@ -1,4 +1,5 @@
-"""Stage `label_issues`: likely mislabelled source test images (cleanlab), as a ranked CSV and a contact sheet."""
+"""Stage `label_issues`: likely mislabelled source test images (cleanlab): a ranked CSV, a contact sheet, and
+the same images as Label Studio review tasks."""
 
 from fashioncat import stage
 from fashioncat.annotate import label_issues
@@ -6,7 +7,13 @@ from fashioncat.annotate import label_issues
 
 def main(args, cfg):
     return label_issues.run(
-        args.model, args.split, args.csv, args.png, filter_by=cfg.label_issues.filter_by, sheet=cfg.label_issues.sheet
+        args.model,
+        args.split,
+        args.csv,
+        args.png,
+        filter_by=cfg.label_issues.filter_by,
+        sheet=cfg.label_issues.sheet,
+        tasks_path=args.tasks,
     )
 
 
@@ -16,4 +23,5 @@ if __name__ == "__main__":
     p.add_argument("--split", required=True, help="the split stage's folder (source dataset)")
     p.add_argument("--csv", required=True, help="ranked list of likely label errors")
     p.add_argument("--png", required=True, help="contact sheet of the top ones")
+    p.add_argument("--tasks", required=True, help="the flagged images as Label Studio tasks (JSON)")
     stage.run(main, p, headline=("issues", "share"))

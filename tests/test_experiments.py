@@ -90,7 +90,7 @@ def test_this_repository_s_metrics_fit_on_a_screen_and_all_load():
         [sys.executable, "-m", "dvc", "metrics", "show", "--json"], cwd=ROOT, env=ENV, capture_output=True, text=True
     )
     assert done.returncode == 0 and "failed to load" not in done.stderr, done.stderr
-    files = json.loads(done.stdout)["workspace"]["data"]
+    files = next(iter(json.loads(done.stdout).values()))["data"]  # keyed by "" or "workspace", by DVC version
     assert all("error" not in entry for entry in files.values()), files
     assert 20 <= sum(numeric_leaves(entry["data"]) for entry in files.values()) <= 40
     assert "metrics/evaluate.json" in files and not any(path.startswith("metrics/details/") for path in files)

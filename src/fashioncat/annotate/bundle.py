@@ -25,7 +25,7 @@ from fashioncat.model.checkpoints import save_model
 
 MODEL_FILE = "model.keras"
 SETTINGS_FILE = "bundle.json"
-FORMAT = 1  # bumped when bundle.json changes meaning, so old annotators refuse new bundles
+FORMAT = 2  # bumped when bundle.json changes meaning, so old annotators refuse new bundles (2: `binding`)
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,17 @@ class Settings:
     crop_size: int  # images are fitted to crop_size first, as the crop stage did ...
     fit: str  # ... with this mode (stretch | pad), then resized to image_size
     source: dict = field(default_factory=dict)  # where the model came from
+    binding: str = ""  # digest of model.keras and the class list together: see `binding`
+
+
+def binding(model_file: Path, classes: list[str]) -> str:
+    """One digest of the bundled model's bytes and the class names in order.
+
+    A model's outputs mean its classes only in the order it was trained with: a bundle
+    whose class list was reordered, or whose model file was swapped, would label every
+    image wrongly without an error. `load` recomputes this and refuses a mismatch.
+    """
+    return hashlib.sha256(_sha256(model_file).encode() + json.dumps(classes).encode()).hexdigest()
 
 
 def write(
@@ -63,6 +74,7 @@ def write(
     _check_fits(model, settings, Path(model_path))
     with atomic_dir(out) as tmp:
         save_model(model, tmp / MODEL_FILE)
+        settings = Settings(classes, image_size, margin, crop_size, fit, source, binding(tmp / MODEL_FILE, classes))
         write_json(tmp / SETTINGS_FILE, {"format": FORMAT, **asdict(settings)})
         _shareable(tmp)
     return settings
@@ -78,6 +90,11 @@ def load(folder: str | Path) -> tuple[keras.Model, Settings]:
     if not model_path.is_file():
         raise FashionError(f"{model_path}: model file missing from the bundle")
     model = _load(model_path)
+    if binding(model_path, settings.classes) != settings.binding:
+        raise FashionError(
+            f"{folder / SETTINGS_FILE}: its classes and {MODEL_FILE} are not the pair the bundle was made with "
+            f"(class order or model changed); remake the bundle with `dvc repro bundle`"
+        )
     _check_fits(model, settings, model_path)
     return model, settings
 
@@ -101,6 +118,7 @@ def read_settings(path: Path) -> Settings:
         "crop_size": int,
         "fit": str,
         "source": dict,
+        "binding": str,
     }
     for key, kind in expected.items():
         if not isinstance(raw.get(key), kind) or isinstance(raw.get(key), bool):

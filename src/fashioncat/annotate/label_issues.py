@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from fashioncat.annotate import label_studio
 from fashioncat.data.images import ImageProblem, open_rgb
 from fashioncat.errors import FashionError
-from fashioncat.io import write_csv
+from fashioncat.io import read_csv, write_csv, write_json, write_text
 from fashioncat.model import training
 from fashioncat.model.checkpoints import load_model
 from fashioncat.model.splits import load_splits
@@ -83,6 +84,31 @@ def contact_sheet(found: list[dict], path: str | Path, title: str) -> None:
     plots.contact_sheet_png(pictures, captions, path, title)
 
 
+def review_tasks(found: list[dict], split_dir: str | Path, model_version: str) -> list[dict]:
+    """The flagged images as Label Studio tasks: the model's suggestion pre-annotated, the given label beside it.
+
+    Each task carries `source_image` (the image as the dataset names it) and
+    `given_label`, which `python -m fashioncat corrections` needs to turn a reviewer's
+    answer into a correction. Images are links to Label Studio's local-files server,
+    relative to the repository root (LOCAL_FILES_DOCUMENT_ROOT=<the repository>).
+    """
+    source = {row["image"]: row.get("source_image") or row["image"] for row in read_csv(Path(split_dir) / "test.csv")}
+    return [
+        label_studio.task(
+            row["image"],
+            row["suggested"],
+            row["suggested_probability"],
+            model_version,
+            label_studio.local_file(row["image"]),
+            source_image=source[row["image"]],
+            given_label=row["given"],
+            given_label_probability=row["given_label_probability"],
+            rank=row["rank"],
+        )
+        for row in found
+    ]
+
+
 def run(
     model_path: str | Path,
     split_dir: str | Path,
@@ -91,8 +117,9 @@ def run(
     *,
     filter_by: str,
     sheet: int,
+    tasks_path: str | Path | None = None,
 ) -> dict:
-    """Predict the test split, flag likely label errors, write the CSV and the contact sheet; return counts."""
+    """Predict the test split, flag likely label errors, write the CSV, the contact sheet and the review tasks."""
     model = load_model(model_path)
     splits = load_splits(split_dir, model.input_shape[1], names=("test",))
     probs = training.probabilities(model, splits.images["test"])
@@ -103,6 +130,10 @@ def run(
         raise FashionError(f"{Path(split_dir) / 'test.csv'}: cleanlab cannot use this split ({exc})") from None
     found = rows(ranked, splits.paths["test"], labels, probs, splits.classes)
     write_csv(csv_path, found, COLUMNS)
+    if tasks_path is not None:
+        version = label_studio.model_version(model_path)
+        write_json(tasks_path, review_tasks(found, split_dir, version))
+        write_text(label_studio.config_path(tasks_path), label_studio.labeling_config(splits.classes))
     contact_sheet(
         found[:sheet],
         png_path,
