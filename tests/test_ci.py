@@ -89,7 +89,8 @@ def png(seed: int) -> bytes:
 def test_report_shows_changed_metric_params_and_plots(tmp_path):
     repo = tiny_project(tmp_path, width=1)
     (repo / "plots/3_final").mkdir(parents=True)
-    for name, seed in (("table1.png", 1), ("same.png", 2), ("other.png", 3)):
+    (repo / "plots/1_table1").mkdir()
+    for name, seed in (("1_table1/table1.png", 1), ("same.png", 2), ("other.png", 3)):
         (repo / "plots" / name).write_bytes(png(seed))
     commit(repo, "plots")
     sh(repo, "git", "checkout", "-qb", "feature")

@@ -83,7 +83,7 @@ def test_a_stage_writing_onto_a_full_file_system_fails_with_one_line_and_leaves_
     script = (
         "mount -t tmpfs -o size=64k tmpfs small && "
         f"{sys.executable} {ROOT / 'stages/split.py'} --dataset source --balanced balanced "
-        "--out small/split --metrics small/split.json; echo rc=$?; ls -A small"
+        "--out small/split --details small/split.json; echo rc=$?; ls -A small"
     )
     done = subprocess.run(
         ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script],
