@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -74,7 +74,7 @@ def write(
     _check_fits(model, settings, Path(model_path))
     with atomic_dir(out) as tmp:
         save_model(model, tmp / MODEL_FILE)
-        settings = Settings(classes, image_size, margin, crop_size, fit, source, binding(tmp / MODEL_FILE, classes))
+        settings = replace(settings, binding=binding(tmp / MODEL_FILE, classes))
         write_json(tmp / SETTINGS_FILE, {"format": FORMAT, **asdict(settings)})
         _shareable(tmp)
     return settings

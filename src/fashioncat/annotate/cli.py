@@ -472,11 +472,9 @@ def add_command(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """The command: check inputs first (fast), then load the model; user errors are one line, exit 2."""
     try:
-        output_format(args.out)
+        fmt = output_format(args.out)
         items, boxes = gather(args.source)
         from fashioncat.annotate import bundle  # imports TensorFlow: only once the inputs are known to be usable
-
-        label_studio_out = output_format(args.out) == "label-studio"
 
         model, settings = bundle.load(args.model)
         report = annotate(
@@ -489,7 +487,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             resume=args.resume,
             boxes=boxes,
-            model_version=label_studio.model_version(args.model) if label_studio_out else "",
+            model_version=label_studio.model_version(args.model) if fmt == "label-studio" else "",
             image_root=args.image_root,
         )
     except FashionError as exc:

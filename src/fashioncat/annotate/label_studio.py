@@ -72,10 +72,13 @@ def task(path: str, label: str, score: float, model_version: str, image: str, **
 def model_version(path: str | Path) -> str:
     """A short digest of a model file, or of every file of a bundle folder: the predictions' model_version."""
     path = Path(path)
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    if path.is_dir():
+        files = [(f.relative_to(path).as_posix(), f) for f in sorted(path.rglob("*")) if f.is_file()]
+    else:
+        files = [("", path)]
     digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+    for name, file in files:
+        digest.update(name.encode())  # a renamed file in a bundle is another bundle
         with open(file, "rb") as f:
             for block in iter(lambda: f.read(1 << 20), b""):
                 digest.update(block)

@@ -19,6 +19,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from fashioncat.errors import FashionError
 from fashioncat.reporting.noise_band import budget_digest, read_band
 
@@ -143,8 +145,6 @@ def build(repo: Path, base: str, ignore: str = DEFAULT_IGNORE) -> Report:
 
 
 def _current_budget(repo: Path) -> str:
-    import yaml
-
     return budget_digest(yaml.safe_load((repo / "params.yaml").read_text()))
 
 
