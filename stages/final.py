@@ -25,6 +25,7 @@ def main(args, cfg):
         seed=cfg.seed,
         checkpoints=Path(args.checkpoints),
         live_dir=Path(args.live),
+        distribute=cfg.train.distribute,
     )
     val = training.scores(model, splits, names=("val",))["val"]
     save_model(model, args.model)

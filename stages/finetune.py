@@ -29,6 +29,7 @@ def main(args, cfg):
         cfg.seed,
         Path(args.checkpoints),
         Path(args.live) if args.live and args.experiment != "benchmark" else None,
+        distribute=cfg.train.distribute,
     )
     outcome = transfer.run_experiment(args.experiment, source, read_json(args.source_classes), target, setup)
     y_true = target.labels["test"]

@@ -23,6 +23,7 @@ def main(args, cfg):
         seed=cfg.seed,
         checkpoints=Path(args.checkpoints),
         live_dir=Path(args.live),
+        distribute=settings.distribute,
     )
     report = training.scores(model, splits)
     save_model(model, args.model)

@@ -3,6 +3,7 @@
 Starts from the previous step's choice (`--start`), tries every configuration of
 the step's grid in params.yaml on the source train split (or its `tune.trial.subset`),
 and writes the best by validation accuracy to `--choice` for the next step.
+With `tune.executor: ray` each round's trials run in parallel as Ray tasks (model/executors.py).
 """
 
 import shutil
@@ -28,7 +29,15 @@ def main(args, cfg):
     checkpoints = Path(args.checkpoints)
     memo = tuning.Memo(checkpoints / "trials.json", key)
     grid = getattr(cfg.tune.grids, args.step)
-    result = tuning.run_step(args.step, grid, start, runner, memo, epochs=trial.epochs, patience=trial.patience)
+    if cfg.tune.executor == "ray":
+        from fashioncat.model import executors
+
+        with executors.ray_trials(runner, cfg.tune.ray) as parallel:
+            result = tuning.run_step(
+                args.step, grid, start, runner, memo, epochs=trial.epochs, patience=trial.patience, parallel=parallel
+            )
+    else:
+        result = tuning.run_step(args.step, grid, start, runner, memo, epochs=trial.epochs, patience=trial.patience)
     report = tuning.step_report(args.step, grid, start, result, trial, len(data.labels["train"]))
     plots.trials_png(args.step, report["trials"], args.plot)
     write_choice(args.choice, result.chosen)

@@ -29,6 +29,8 @@ INITIALIZERS = ("random_normal", "he_normal", "glorot_normal", "zeros", "he_unif
 OPTIMIZERS = ("adam", "adadelta", "adamax", "adagrad", "sgd")
 REGULARIZERS = ("none", "l1", "l2", "l1_l2")
 BATCH_NORM = ("frozen", "train")
+EXECUTORS = ("local", "ray")
+DISTRIBUTE = ("auto", "none")
 LABEL_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 
 
@@ -201,10 +203,12 @@ class TrainConfig:
     hyper: Hyper
     augment: Augment
     architectures: dict[str, Override]
+    distribute: str = "auto"  # auto: MirroredStrategy over the GPUs when there are several | none: never
 
     def check(self, key: str) -> None:
         _positive(self, key, "image_size", "batch_size", "epochs")
         _non_negative(self, key, "patience", "subset")
+        _one_of(self, key, "distribute", DISTRIBUTE)
         if self.image_size < 32:
             raise FashionError(f"params.yaml: {key}.image_size must be at least 32 (keras.applications' minimum)")
         for name in self.architectures:
@@ -305,14 +309,31 @@ class Grids:
 
 
 @dataclass(frozen=True)
+class RayResources:
+    """What each tuning trial asks Ray for (`tune.executor: ray`); fractions share a device."""
+
+    num_cpus: float = 1.0
+    num_gpus: float = 0.0
+
+    def check(self, key: str) -> None:
+        _positive(self, key, "num_cpus")
+        _non_negative(self, key, "num_gpus")
+
+
+@dataclass(frozen=True)
 class TuneConfig:
+    """The defaults of executor and ray serve code; in params.yaml every key is required."""
+
     trial: TrialConfig
     grids: Grids
     noise_seeds: int  # seeds `tune_noise` trains the starting configuration with, for the noise band
+    executor: str = "local"  # local: trials one after another in the stage | ray: a round's trials as Ray tasks
+    ray: RayResources = dataclasses.field(default_factory=RayResources)
 
     def check(self, key: str) -> None:
         if self.noise_seeds < 2:
             raise FashionError(f"params.yaml: {key}.noise_seeds must be at least 2 (a spread needs two runs)")
+        _one_of(self, key, "executor", EXECUTORS)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,10 @@ raw 0-255 RGB images and needs no separate preprocessing step.
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
+import tensorflow as tf
 
 from fashioncat.config import Hyper
 from fashioncat.errors import FashionError
@@ -76,6 +79,19 @@ def build(architecture: str, num_classes: int, image_size: int, hyper: Hyper) ->
     inputs = keras.Input((image_size, image_size, 3), name="rgb_0_255")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
     return keras.Model(inputs, network(scaled), name=architecture)
+
+
+def strategy(distribute: str) -> tf.distribute.Strategy | None:
+    """train.distribute: `auto` mirrors training over the GPUs when more than one is visible; otherwise none."""
+    if distribute == "auto" and len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return None
+
+
+def strategy_scope(distribute: str):
+    """Where a model is built and compiled: the strategy's scope, or nothing at all (CPU numbers unchanged)."""
+    chosen = strategy(distribute)
+    return chosen.scope() if chosen is not None else contextlib.nullcontext()
 
 
 def optimizer(hyper: Hyper) -> keras.optimizers.Optimizer:

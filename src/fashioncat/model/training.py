@@ -188,11 +188,16 @@ def train_model(
     live_dir: Path | None = None,
     verbose: int = 2,
     min_delta: float = 0.0,
+    distribute: str = "none",
 ) -> tuple[keras.Model, Result]:
-    """Build `architecture` from scratch and train it on the train split, validating on val."""
+    """Build `architecture` from scratch and train it on the train split, validating on val.
+
+    `distribute` (train.distribute) picks where the model is built and compiled: see models.strategy_scope.
+    """
     make_deterministic(seed)
-    model = models.build(architecture, len(splits.classes), image_size, hyper)
-    compile_model(model, models.optimizer(hyper))
+    with models.strategy_scope(distribute):
+        model = models.build(architecture, len(splits.classes), image_size, hyper)
+        compile_model(model, models.optimizer(hyper))
     augment = augment or Augment()
     train, val = train_val(splits, augment, batch_size=batch_size, seed=seed)
     key = fingerprint(

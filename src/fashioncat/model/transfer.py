@@ -66,6 +66,7 @@ class Setup:
     checkpoints: Path
     live_dir: Path | None = None
     verbose: int = 2
+    distribute: str = "none"  # train.distribute, for scratch (the retrained ones start from the loaded model)
 
 
 def run_experiment(
@@ -122,6 +123,7 @@ def scratch(target: Splits, setup: Setup) -> dict:
         live_dir=setup.live_dir,
         verbose=setup.verbose,
         min_delta=budget.min_delta,
+        distribute=setup.distribute,
     )
     return _scored("scratch", model, target, result)
 

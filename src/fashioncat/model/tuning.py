@@ -209,17 +209,32 @@ class StepResult:
 
 
 def run_step(
-    step: str, grid, start: Choice, runner: TrialRunner, memo: Memo, *, epochs: int, patience: int, log=print
+    step: str,
+    grid,
+    start: Choice,
+    runner: TrialRunner,
+    memo: Memo,
+    *,
+    epochs: int,
+    patience: int,
+    log=print,
+    parallel=None,
 ) -> StepResult:
     """All trials of one step from `start`; the choice is the best by validation accuracy.
 
     A configuration already tried in this step (the augmentation sweep meets
-    its current best again in every round) is not trained twice.
+    its current best again in every round) is not trained twice. `parallel`
+    (executors.RayTrials) trains a round's not yet memoized trials at once first;
+    the loop then reads them from the memo, so choice and report are the same.
     """
     current, trials, reused, seen = start, [], 0, set()
     plan = rounds(step, grid)
     total = sum(len(r) for r in plan)
     for round_ in plan:
+        if parallel is not None:
+            todo = [(c, changes) for changes in round_ if memo.get(c := current.with_changes(changes)) is None]
+            for (choice, _), trial in zip(todo, parallel.run(todo, epochs=epochs, patience=patience)):
+                memo.put(choice, trial)
         best = None
         for changes in round_:
             choice = current.with_changes(changes)
