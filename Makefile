@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: repro test test-fast lint bench clean-venv venv report exps noise-band
+.PHONY: repro test test-fast lint bench clean-venv venv ls-venv report exps noise-band
 
 repro: $(STAMP)
 	dvc repro
@@ -54,6 +54,20 @@ clean-venv:
 
 # `make venv`: only the environment (CI creates it in its own step, before `dvc repro`).
 venv: $(STAMP)
+
+# `make ls-venv`: Label Studio in a venv of its own, .venv-ls, from requirements-ls.txt (its
+# dependencies clash with TensorFlow's). tests/test_label_studio_server.py starts the server
+# from it; .ci/run creates it before `make test`. Recreated only when requirements-ls.txt changes.
+LS_VENV := .venv-ls
+LS_STAMP := $(LS_VENV)/.installed
+ls-venv: $(LS_STAMP)
+
+$(LS_STAMP): requirements-ls.txt
+	@test -n "$(PYTHON)" || { echo "error: no python3.11 on PATH (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/pip install --quiet --upgrade pip
+	$(LS_VENV)/bin/pip install --quiet -r requirements-ls.txt
+	touch $(LS_STAMP)
 
 # `make report BASE=main [OUT=report.md]`: the pull request comment (metrics, params and
 # plots changed against BASE) as Markdown; `@` keeps make's echo out of a redirected stdout.

@@ -107,3 +107,57 @@ def test_the_command_merges_into_the_csv_and_bad_files_name_their_line(tmp_path,
     assert main(["corrections", str(unknown), *args]) == 2 and "'hat' is not a class" in capsys.readouterr().err
     assert out.read_text() == before
     assert corrections.read(Path(tmp_path / "none.csv"), CLASSES) == []
+
+
+def test_exports_that_are_not_label_studio_json_are_one_line_errors_and_leave_the_file_alone(tmp_path, capsys):
+    classes = tmp_path / "classes.json"
+    classes.write_text(json.dumps(CLASSES))
+    out = tmp_path / "source.csv"
+    out.write_text("image,old_label,new_label,by,at\nimg/a.jpg,dress,bag,ana@example.com,t1\n")
+    before = out.read_text()
+    bad = {
+        "object.json": (json.dumps({"tasks": []}), "object.json: not a Label Studio JSON export (a list of tasks)"),
+        "cut.json": ('[{"data":', "cut.json: not a JSON export (Expecting value"),
+        "missing.json": (None, "missing.json: no such file"),
+        "unknown.json": (json.dumps([review_task("img/z.jpg", "dress", ("hat", "t3"))]), "'hat' is not a class"),
+    }
+    for name, (text, message) in bad.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        assert main(["corrections", str(tmp_path / name), "--classes", str(classes), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+        assert out.read_text() == before
+
+
+def test_an_export_of_another_project_adds_nothing_and_names_each_task(tmp_path, capsys):
+    """Tasks from `annotate --out tasks.json` have no given label: each is skipped with its index, exit 0."""
+    classes = tmp_path / "classes.json"
+    classes.write_text(json.dumps(CLASSES))
+    out = tmp_path / "source.csv"
+    out.write_text("image,old_label,new_label,by,at\nimg/a.jpg,dress,bag,ana@example.com,t1\n")
+    before = out.read_text()
+    other = review_task("photos/x.jpg", "dress", ("coat", "t2"))
+    other["data"] = {"image": "/data/local-files/?d=photos/x.jpg", "path": "photos/x.jpg"}  # annotate's task data
+    export = tmp_path / "other.json"
+    export.write_text(json.dumps([other, other]))
+    assert main(["corrections", str(export), "--classes", str(classes), "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[:2] == [
+        f"skipped: {export}[{i}]: task has no source_image/given_label (not from the review queue)" for i in (0, 1)
+    ]
+    assert "0 correction(s) from 2 task(s), 1 in the file" in err[2]
+    assert out.read_text() == before
+
+
+def test_a_correction_of_an_image_not_in_the_dataset_is_imported_and_then_reported_not_applied(tmp_path):
+    """The import does not read the dataset; balance reports the correction as not applied and changes nothing."""
+    classes = tmp_path / "classes.json"
+    classes.write_text(json.dumps(CLASSES))
+    out = tmp_path / "source.csv"
+    export = tmp_path / "review.json"
+    export.write_text(json.dumps([review_task("img/elsewhere.jpg", "dress", ("coat", "t1"))]))
+    assert main(["corrections", str(export), "--classes", str(classes), "--out", str(out)]) == 0
+    kept, drops, unapplied = corrections.apply(rows(("img/a.jpg", "dress")), corrections.read(out, CLASSES))
+    assert [(r["source_image"], r["label"]) for r in kept] == [("img/a.jpg", "dress")] and drops == []
+    assert unapplied == ["img/elsewhere.jpg: no such image"]
