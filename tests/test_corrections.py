@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from fashioncat.__main__ import main
+from fashioncat.annotate import review_import
 from fashioncat.data import corrections
 from fashioncat.errors import FashionError
 
@@ -45,14 +46,18 @@ def test_an_export_becomes_corrections_newest_answer_wins_and_confirmations_are_
         review_task("img/a.jpg", "dress", ("coat", "2026-11-30T07:00:00Z"), ("bag", "2026-11-30T08:00:00Z")),
         review_task("img/b.jpg", "coat", ("coat", "2026-11-30T07:00:00Z")),  # confirmed
         review_task("img/c.jpg", "bag"),  # not answered yet
-        {"data": {"image": "x.jpg"}, "annotations": []},  # not from the review queue
     ]
-    found, problems = corrections.from_label_studio(export, "export.json")
+    found, unanswered = review_import.from_label_studio(export, "export.json")
     assert found == [corrections.Correction("img/a.jpg", "dress", "bag", "ana@example.com", "2026-11-30T08:00:00Z")]
-    assert problems == [
-        "export.json[2]: img/c.jpg: no finished annotation",
-        "export.json[3]: task has no source_image/given_label (not from the review queue)",
-    ]
+    assert unanswered == ["export.json[2]: img/c.jpg: no finished annotation"]
+
+
+def dataset(tmp_path: Path, *images: str) -> list[str]:
+    """classes.json and a crop stage's records.csv naming `images`; the command's arguments for both."""
+    (tmp_path / "classes.json").write_text(json.dumps(CLASSES))
+    records = tmp_path / "records.csv"
+    records.write_text("image,label,source_image\n" + "".join(f"c/{i}.png,dress,{x}\n" for i, x in enumerate(images)))
+    return ["--classes", str(tmp_path / "classes.json"), "--records", str(records)]
 
 
 def test_apply_relabels_drops_and_reports_every_correction_it_could_not_apply():
@@ -75,14 +80,13 @@ def test_apply_relabels_drops_and_reports_every_correction_it_could_not_apply():
 
 
 def test_the_command_merges_into_the_csv_and_bad_files_name_their_line(tmp_path, capsys):
-    classes = tmp_path / "classes.json"
-    classes.write_text(json.dumps(CLASSES))
+    known = dataset(tmp_path, "img/a.jpg", "img/b.jpg", "img/z.jpg")
     out = tmp_path / "corrections/source.csv"
     first = tmp_path / "first.json"
     first.write_text(
         json.dumps([review_task("img/a.jpg", "dress", ("coat", "t1")), review_task("img/b.jpg", "coat", ("bag", "t1"))])
     )
-    args = ["--classes", str(classes), "--out", str(out)]
+    args = [*known, "--out", str(out)]
     assert main(["corrections", str(first), *args]) == 0
     second = tmp_path / "second.json"
     second.write_text(json.dumps([review_task("img/a.jpg", "dress", ("bag", "t2"))]))
@@ -109,55 +113,54 @@ def test_the_command_merges_into_the_csv_and_bad_files_name_their_line(tmp_path,
     assert corrections.read(Path(tmp_path / "none.csv"), CLASSES) == []
 
 
-def test_exports_that_are_not_label_studio_json_are_one_line_errors_and_leave_the_file_alone(tmp_path, capsys):
-    classes = tmp_path / "classes.json"
-    classes.write_text(json.dumps(CLASSES))
+def test_bad_exports_are_one_line_errors_and_leave_the_file_alone(tmp_path, capsys):
+    """Not JSON, not a list, missing, an unknown label, another project's tasks, an image of another dataset."""
+    known = dataset(tmp_path, "img/a.jpg", "img/z.jpg")
     out = tmp_path / "source.csv"
     out.write_text("image,old_label,new_label,by,at\nimg/a.jpg,dress,bag,ana@example.com,t1\n")
     before = out.read_text()
+    annotated = review_task("photos/x.jpg", "dress", ("coat", "t2"))
+    annotated["data"] = {"image": "/data/local-files/?d=photos/x.jpg", "path": "photos/x.jpg"}  # annotate's task
     bad = {
         "object.json": (json.dumps({"tasks": []}), "object.json: not a Label Studio JSON export (a list of tasks)"),
         "cut.json": ('[{"data":', "cut.json: not a JSON export (Expecting value"),
         "missing.json": (None, "missing.json: no such file"),
         "unknown.json": (json.dumps([review_task("img/z.jpg", "dress", ("hat", "t3"))]), "'hat' is not a class"),
+        "other.json": (
+            json.dumps([review_task("img/z.jpg", "dress", ("coat", "t3")), annotated]),
+            "other.json[1]: task has no source_image/given_label: this is not an export of the review queue",
+        ),
+        "elsewhere.json": (
+            json.dumps([review_task("img/elsewhere.jpg", "dress", ("coat", "t3"))]),
+            "elsewhere.json: img/elsewhere.jpg: not an image of this dataset",
+        ),
     }
     for name, (text, message) in bad.items():
         if text is not None:
             (tmp_path / name).write_text(text)
-        assert main(["corrections", str(tmp_path / name), "--classes", str(classes), "--out", str(out)]) == 2
+        assert main(["corrections", str(tmp_path / name), *known, "--out", str(out)]) == 2
         err = capsys.readouterr().err
         assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
         assert out.read_text() == before
 
 
-def test_an_export_of_another_project_adds_nothing_and_names_each_task(tmp_path, capsys):
-    """Tasks from `annotate --out tasks.json` have no given label: each is skipped with its index, exit 0."""
-    classes = tmp_path / "classes.json"
-    classes.write_text(json.dumps(CLASSES))
-    out = tmp_path / "source.csv"
-    out.write_text("image,old_label,new_label,by,at\nimg/a.jpg,dress,bag,ana@example.com,t1\n")
-    before = out.read_text()
-    other = review_task("photos/x.jpg", "dress", ("coat", "t2"))
-    other["data"] = {"image": "/data/local-files/?d=photos/x.jpg", "path": "photos/x.jpg"}  # annotate's task data
-    export = tmp_path / "other.json"
-    export.write_text(json.dumps([other, other]))
-    assert main(["corrections", str(export), "--classes", str(classes), "--out", str(out)]) == 0
-    err = capsys.readouterr().err.splitlines()
-    assert err[:2] == [
-        f"skipped: {export}[{i}]: task has no source_image/given_label (not from the review queue)" for i in (0, 1)
-    ]
-    assert "0 correction(s) from 2 task(s), 1 in the file" in err[2]
-    assert out.read_text() == before
+def test_without_the_crop_records_the_command_says_what_to_run(tmp_path, capsys):
+    (tmp_path / "classes.json").write_text(json.dumps(CLASSES))
+    export = tmp_path / "review.json"
+    export.write_text(json.dumps([review_task("img/a.jpg", "dress", ("coat", "t1"))]))
+    args = ["--classes", str(tmp_path / "classes.json"), "--records", str(tmp_path / "records.csv")]
+    assert main(["corrections", str(export), *args, "--out", str(tmp_path / "source.csv")]) == 2
+    assert "records.csv: no such file (run `dvc repro crop` first" in capsys.readouterr().err
+    assert not (tmp_path / "source.csv").exists()
 
 
-def test_a_correction_of_an_image_not_in_the_dataset_is_imported_and_then_reported_not_applied(tmp_path):
-    """The import does not read the dataset; balance reports the correction as not applied and changes nothing."""
-    classes = tmp_path / "classes.json"
-    classes.write_text(json.dumps(CLASSES))
+def test_a_stale_correction_is_reported_by_apply_and_changes_nothing(tmp_path):
+    """An image that leaves the dataset after its correction was imported: balance reports it, nothing changes."""
+    known = dataset(tmp_path, "img/elsewhere.jpg")
     out = tmp_path / "source.csv"
     export = tmp_path / "review.json"
     export.write_text(json.dumps([review_task("img/elsewhere.jpg", "dress", ("coat", "t1"))]))
-    assert main(["corrections", str(export), "--classes", str(classes), "--out", str(out)]) == 0
+    assert main(["corrections", str(export), *known, "--out", str(out)]) == 0
     kept, drops, unapplied = corrections.apply(rows(("img/a.jpg", "dress")), corrections.read(out, CLASSES))
     assert [(r["source_image"], r["label"]) for r in kept] == [("img/a.jpg", "dress")] and drops == []
     assert unapplied == ["img/elsewhere.jpg: no such image"]

@@ -182,6 +182,11 @@ def test_review_queue_round_trip_through_label_studio_into_the_corrections_file(
     repo = server.repo
     monkeypatch.chdir(repo)
     colour_split(repo, per_class=20, flips=6)  # coloured squares, 6 of them mislabelled, and a colour model
+    # the crop stage's record of the dataset, which the corrections import checks every image against
+    images = sorted(p.relative_to(repo).as_posix() for p in (repo / "data/cropped/images").glob("*.png"))
+    records = repo / "data/cropped/source/records.csv"
+    records.parent.mkdir(parents=True)
+    records.write_text("image,source_image\n" + "".join(f"{image},{image}\n" for image in images))
     label_issues.run(
         "final.keras",
         "data/split/source",

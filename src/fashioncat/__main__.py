@@ -9,8 +9,7 @@ import argparse
 import sys
 
 from fashioncat import profile
-from fashioncat.annotate import cli
-from fashioncat.data import corrections
+from fashioncat.annotate import cli, review_import
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli.add_command(commands)
     profile.add_command(commands)
-    corrections.add_command(commands)
+    review_import.add_command(commands)
     args = p.parse_args(argv)
     return args.handler(args)
 
