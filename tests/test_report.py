@@ -1,0 +1,26 @@
+"""metrics/report.md's parts that read params: what this run used beside what the paper used."""
+
+from __future__ import annotations
+
+from fashioncat.config import Hyper, Override
+from fashioncat.reporting import report
+
+TABLE1 = {
+    "best": "resnet50v2",
+    "architectures": {
+        name: {"val_accuracy": acc, "test_accuracy": acc, "paper_accuracy": 0.7, "fit_seconds": 80.0}
+        for name, acc in (("vgg16", 0.21), ("resnet50v2", 0.66))
+    },
+}
+
+
+def test_table1_states_this_runs_configuration_and_the_papers_apart():
+    hyper = Hyper("glorot_uniform", "adam", 0.001, 0.9, "l1", 1e-6, 1e-5)
+    lines = report.table1(TABLE1, hyper, {"vgg16": Override(learning_rate=0.0001), "resnet50v2": Override()})
+    assert lines[0] == "## Table 1: architectures"
+    assert lines[2] == (
+        "This run: optimizer adam, initializer glorot_uniform, learning_rate 0.001, decay 0.9, regularizer l1,"
+        " augmentation none; vgg16: learning_rate 0.0001."
+    )
+    assert lines[3].startswith("Paper: optimizer adam, initializer glorot_uniform, learning_rate 0.01,")
+    assert "| vgg16 | 21.0% | 21.0% | 70.0% | 80 |" in lines
