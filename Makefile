@@ -1,11 +1,24 @@
 # Two commands: `make repro` (the default pipeline) and `make test` (lint, then every test).
 # `make test-fast` skips the tests marked slow (dvc repro, git, npm, whole trainings).
 # Both create .venv from requirements.txt once; later runs reuse it until
-# requirements.txt or pyproject.toml change.
+# requirements.txt or pyproject.toml change, or the TensorFlow build changes.
+#
+# TensorFlow build: `gpu` (tensorflow[and-cuda] at requirements.txt's tensorflow-cpu version) when
+# `nvidia-smi -L` finds an NVIDIA GPU, else `cpu` (requirements.txt as it is); TF_BUILD=gpu|cpu
+# overrides either way. The stamp names the build installed: .venv/.installed (cpu) or
+# .venv/.installed-gpu; each build's recipe removes the other's stamp, so switching reinstalls.
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-STAMP := $(VENV)/.installed
+TF_BUILD ?= $(shell nvidia-smi -L >/dev/null 2>&1 && echo gpu || echo cpu)
+TF_BUILD := $(strip $(TF_BUILD))
+ifeq ($(filter $(TF_BUILD),cpu gpu),)
+$(error TF_BUILD must be cpu or gpu, not '$(TF_BUILD)')
+endif
+CPU_STAMP := $(VENV)/.installed
+GPU_STAMP := $(VENV)/.installed-gpu
+STAMP := $(if $(filter gpu,$(TF_BUILD)),$(GPU_STAMP),$(CPU_STAMP))
+GPU_REQUIREMENTS := $(VENV)/requirements-gpu.txt
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -41,13 +54,28 @@ bench: $(STAMP)
 	python bench/annotate_throughput.py --results $(BENCH_ROWS) || test $$? -eq 2
 	python bench/benchstats.py $(BENCH_ROWS) bench/results.md
 
-$(STAMP): requirements.txt pyproject.toml
+# The CPU build; the uninstall line appears only where the GPU build was installed before.
+$(CPU_STAMP): requirements.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: no python3.11 on PATH (set PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
+	$(if $(wildcard $(GPU_STAMP)),$(VENV)/bin/pip uninstall --quiet -y tensorflow && rm -f $(GPU_STAMP))
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements.txt
 	$(VENV)/bin/pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	touch $(CPU_STAMP)
+
+# The GPU build: requirements.txt with its tensorflow-cpu line as tensorflow[and-cuda], same version
+# (both builds install the same `tensorflow` module files, so the CPU build is uninstalled first).
+$(GPU_STAMP): requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no python3.11 on PATH (set PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip uninstall --quiet -y tensorflow-cpu && rm -f $(CPU_STAMP)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	sed 's/^tensorflow-cpu==/tensorflow[and-cuda]==/' requirements.txt > $(GPU_REQUIREMENTS)
+	@grep -q '^tensorflow\[and-cuda\]==' $(GPU_REQUIREMENTS) || { echo "error: no tensorflow-cpu== line in requirements.txt to swap"; exit 1; }
+	$(VENV)/bin/pip install --quiet -r $(GPU_REQUIREMENTS)
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	touch $(GPU_STAMP)
 
 clean-venv:
 	rm -rf $(VENV)
