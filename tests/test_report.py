@@ -24,3 +24,13 @@ def test_table1_states_this_runs_configuration_and_the_papers_apart():
     )
     assert lines[3].startswith("Paper: optimizer adam, initializer glorot_uniform, learning_rate 0.01,")
     assert "| vgg16 | 21.0% | 21.0% | 70.0% | 80 |" in lines
+
+
+def test_the_band_budget_ignores_the_seed_and_where_work_runs_but_not_the_budget():
+    from fashioncat.reporting.noise_band import budget_digest
+
+    params = {"seed": 1, "tune": {"executor": "local", "ray": {"num_cpus": 1}, "trial": {"subset": 640}}}
+    moved = {"seed": 2, "tune": {"executor": "ray", "ray": {"num_cpus": 2}, "trial": {"subset": 640}}}
+    assert budget_digest(params) == budget_digest(moved)
+    assert budget_digest(params) != budget_digest({**params, "tune": {**params["tune"], "trial": {"subset": 512}}})
+    assert params["tune"]["executor"] == "local"  # the digest works on a copy

@@ -8,8 +8,9 @@ committed or kept as a DVC experiment, for example:
 
 For every numeric headline metric present in all runs the band is its range (max - min)
 across the runs. The result goes to `metrics/noise_band.json` beside the metrics, with the
-revisions, their seeds and a digest of every other parameter: `make report` uses the band
-and says when it was measured under other parameters (then measure it again).
+revisions, their seeds and a digest of every other parameter that can move a number:
+`make report` reads the base's band and says when it was measured under other parameters
+(then measure it again).
 """
 
 from __future__ import annotations
@@ -77,10 +78,21 @@ def metrics_at(repo: Path, commit: str) -> dict[str, float]:
     return out
 
 
+# Keys that change no number: the seed (what the band measures) and where work runs.
+NOT_BUDGET = ("seed", "tune.executor", "tune.ray", "train.distribute")
+
+
 def budget_digest(params: dict) -> str:
-    """A digest of every parameter but the seed: a band holds only for the budget it was measured at."""
-    rest = {k: v for k, v in params.items() if k != "seed"}
-    return hashlib.sha256(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """A digest of every parameter that can move a number, the seed aside: a band holds only for its budget."""
+    rest = json.loads(json.dumps(params, default=str))
+    for dotted in NOT_BUDGET:
+        *parents, leaf = dotted.split(".")
+        node = rest
+        for key in parents:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def params_at(repo: Path, commit: str) -> dict:
@@ -110,9 +122,13 @@ def measure(repo: Path, revs: list[str]) -> dict:
     }
 
 
-def read_band(repo: Path) -> dict | None:
-    path = repo / BAND_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+def read_band(repo: Path, rev: str | None = None) -> dict | None:
+    """The band committed at `rev` (the workspace's when None), or None where there is none."""
+    if rev is None:
+        path = repo / BAND_FILE
+        return json.loads(path.read_text()) if path.is_file() else None
+    shown = subprocess.run(["git", "show", f"{rev}:{BAND_FILE}"], cwd=repo, capture_output=True, text=True)
+    return json.loads(shown.stdout) if shown.returncode == 0 else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -139,7 +139,9 @@ def build(repo: Path, base: str, ignore: str = DEFAULT_IGNORE) -> Report:
     metrics = rows(dvc_json(repo, "metrics", "diff", base, "--all"))
     kept = [r for r in metrics if not pattern.search(r.key)]
     params = [r for r in rows(dvc_json(repo, "params", "diff", base)) if r.changed]
-    band = read_band(repo)
+    # the base's band: it is what the base's numbers were measured against, and a branch cannot
+    # widen the band it is judged by; a branch that brings the first band uses its own
+    band = read_band(repo, base) or read_band(repo)
     stale = band is not None and band.get("budget_digest") != _current_budget(repo)
     return Report(base, kept, params, changed_plots(repo, base), len(metrics) - len(kept), band, stale)
 
