@@ -45,6 +45,7 @@ import math
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -265,17 +266,11 @@ class Bench:
         return str(getattr(self.model, "jit_compile", "?"))
 
 
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
 def _result(train: list[float], val: list[float], **extra) -> dict:
     return {
-        "train": _median(train),
+        "train": statistics.median(train),
         "train_all": [round(r, 1) for r in train],
-        "val": _median(val),
+        "val": statistics.median(val),
         "val_all": [round(r, 1) for r in val],
         **extra,
     }

@@ -1,9 +1,11 @@
 """Fixtures shared by the test modules; plain helpers live in fixtures.py and dvcrepo.py."""
 
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -17,3 +19,12 @@ def split_root(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     fixtures.split_folder(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def params(tmp_path, monkeypatch):
+    """A copy of the repository's params.yaml (and its mapping files) to change, from a temporary folder."""
+    root = Path(__file__).resolve().parents[1]
+    shutil.copytree(root / "config", tmp_path / "config")
+    monkeypatch.chdir(tmp_path)
+    return yaml.safe_load((root / "params.yaml").read_text())

@@ -1,6 +1,5 @@
 """params.yaml is validated up front, with one line naming the key at fault."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -10,14 +9,6 @@ from fashioncat import config
 from fashioncat.errors import FashionError
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def params(tmp_path, monkeypatch):
-    """A copy of the repository's params.yaml (and its mapping files) to break."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
 def write(data):

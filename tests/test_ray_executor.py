@@ -3,52 +3,24 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import fixtures
 import pytest
-import yaml
+from test_config import write
+from test_tuning import START
 
 from fashioncat import config
-from fashioncat.config import Augment, Hyper, RayResources
-from fashioncat.contracts import Choice
+from fashioncat.config import RayResources
 from fashioncat.errors import FashionError
 
 ROOT = Path(__file__).resolve().parents[1]
 
-START = Choice(
-    "vgg16",
-    Hyper(
-        initializer="glorot_uniform",
-        optimizer="adam",
-        learning_rate=0.001,
-        decay=0.9,
-        regularizer="l1",
-        l1=1e-5,
-        l2=1e-4,
-    ),
-    Augment(),
-)
-
-
-@pytest.fixture
-def params(tmp_path, monkeypatch):
-    """A copy of the repository's params.yaml (and its mapping files) to change."""
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    monkeypatch.chdir(tmp_path)
-    return yaml.safe_load((ROOT / "params.yaml").read_text())
-
-
-def _load(params):
-    Path("params.yaml").write_text(yaml.safe_dump(params))
-    return config.load("params.yaml")
-
 
 def test_the_repository_default_is_the_sequential_loop(params):
-    cfg = _load(params)
+    cfg = write(params)
     assert cfg.tune.executor == "local" and cfg.tune.ray == RayResources(num_cpus=1.0, num_gpus=0.0)
 
 
@@ -64,7 +36,7 @@ def test_the_repository_default_is_the_sequential_loop(params):
 def test_a_bad_executor_setting_is_one_line_naming_the_key(params, edit, message):
     edit(params["tune"])
     with pytest.raises(FashionError) as caught:
-        _load(params)
+        write(params)
     assert str(caught.value) == message and "\n" not in str(caught.value)
 
 

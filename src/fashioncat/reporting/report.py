@@ -38,10 +38,9 @@ def table1(t1: dict, hyper, overrides: dict) -> list[str]:
         for name, r in t1["architectures"].items()
     ]
     ours = {key: getattr(hyper, key) for key in paper.TABLE1_CONFIG if hasattr(hyper, key)}
+    changes = {name: {k: v for k, v in dataclasses.asdict(o).items() if v is not None} for name, o in overrides.items()}
     per_architecture = "".join(
-        f"; {name}: " + ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(o).items() if v is not None)
-        for name, o in overrides.items()
-        if any(v is not None for v in dataclasses.asdict(o).values())
+        f"; {name}: " + ", ".join(f"{k} {v}" for k, v in kv.items()) for name, kv in changes.items() if kv
     )
     return [
         "## Table 1: architectures",
