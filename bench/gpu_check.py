@@ -8,7 +8,10 @@ it would measure, and exits 0. On a GPU machine, about 3-5 minutes: each configu
 in a fresh Python process (the dtype policy and the strategy are global to a process):
 
   one GPU, float32            the pipeline as it is, on one GPU
-  one GPU, mixed_float16      keras.mixed_precision (not a pipeline setting: what it would give)
+  one GPU, mixed_float16      `train.precision: auto` on a GPU (mixed_float16, float32 classifier)
+  one GPU, mixed, XLA         the same with `train.deterministic: false`: no op determinism, so
+                              Keras' jit_compile="auto" compiles with XLA (runs last; skipped first
+                              when the budget runs out)
   all GPUs, float32 / mixed   MirroredStrategy through models.strategy_scope('auto'), as
                               `train.distribute: auto` builds Table 1, `final` and `finetune@scratch`
                               (only with more than one GPU; `batch` stays the global batch)
@@ -16,7 +19,7 @@ in a fresh Python process (the dtype policy and the strategy are global to a pro
                               trials of `tune.executor: ray`), float32, each on one device
 
 Every configuration trains the pipeline's network (models.build('resnet50v2', ...), compiled by
-training.compile_model with params.yaml's `train.hyper`, after training.make_deterministic as the
+training.compile_model with params.yaml's `train.hyper`, after training.prepare as the
 stages do) on synthetic uint8 images fed by the train stage's own dataset (TrainBatches: seeded
 shuffle, no augmentation), `--size` px, batch `--batch`. Warm-up and timing are separate calls:
 `--warmup` steps of fit and 2 steps of evaluate on the validation batches (graph tracing and
@@ -218,7 +221,7 @@ class Bench:
         import numpy as np
         import yaml
 
-        from fashioncat.config import Augment, Hyper
+        from fashioncat.config import Augment, Engine, Hyper
         from fashioncat.model import inputs, models, training
         from fashioncat.model.splits import TrainBatches
 
@@ -229,7 +232,7 @@ class Bench:
         rng = np.random.default_rng(SEED)
         self.images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
         labels = np.arange(n) % classes
-        training.make_deterministic(SEED)
+        training.prepare(SEED, Engine(cfg["policy"], cfg.get("deterministic", True)))
         with cfg.get("scope") or models.strategy_scope(cfg["distribute"]):
             self.model = models.build(ARCHITECTURE, classes, size, hyper)
             training.compile_model(self.model, models.optimizer(hyper))
@@ -286,9 +289,6 @@ def worker_fit(cfg: dict) -> dict:
         cfg["scope"] = tf.distribute.MirroredStrategy([d.name for d in tf.config.list_logical_devices("CPU")]).scope()
     elif not cfg["cpu"] and cfg["devices"] == "one":
         tf.config.set_visible_devices(tf.config.list_physical_devices("GPU")[:1], "GPU")
-    import keras
-
-    keras.mixed_precision.set_global_policy(cfg["policy"])
     bench = Bench(cfg)
     warm = bench.warm_up()
     train = [a / s for a, s in (bench.fit_once() for _ in range(cfg["repeats"]))]
@@ -352,6 +352,8 @@ def configurations(gpus: int, cpu: bool) -> list[tuple[str, dict]]:
         out.append(
             (f"{everywhere}, mixed_float16", dict(kind="fit", devices="all", policy="mixed_float16", distribute="auto"))
         )
+    xla = dict(kind="fit", devices="one", policy="mixed_float16", distribute="none", deterministic=False)
+    out.append((f"{where}, mixed_float16, XLA (deterministic: false)", xla))
     return out
 
 
@@ -441,7 +443,8 @@ def main() -> None:
         if result is None:
             print(f"  {label:<44} {why}")
             continue
-        results[settings["kind"] + settings["devices"] + settings["policy"]] = result
+        xla = "" if settings.get("deterministic", True) else "xla"
+        results[settings["kind"] + settings["devices"] + settings["policy"] + xla] = result
         print(describe(label, result), flush=True)
 
     def rates(key: str) -> Rates | None:

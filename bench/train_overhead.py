@@ -75,7 +75,7 @@ def main() -> None:
     x = images.astype("float32")
     y = np.eye(len(classes), dtype="float32")[labels]
     hyper = Hyper(**params["train"]["hyper"])
-    training.make_deterministic(1)
+    training.prepare(1)
     # One model for both sides, so that both run the same kernels on the same weights' shapes.
     model = training.compile_model(models.build(args.arch, len(classes), args.size, hyper), models.optimizer(hyper))
     epoch = iter(range(1_000_000))

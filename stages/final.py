@@ -26,6 +26,7 @@ def main(args, cfg):
         checkpoints=Path(args.checkpoints),
         live_dir=Path(args.live),
         distribute=cfg.train.distribute,
+        engine=cfg.train.engine(),
     )
     val = training.scores(model, splits, names=("val",))["val"]
     save_model(model, args.model)

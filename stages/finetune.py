@@ -30,6 +30,7 @@ def main(args, cfg):
         Path(args.checkpoints),
         Path(args.live) if args.live and args.experiment != "benchmark" else None,
         distribute=cfg.train.distribute,
+        engine=cfg.train.engine(),
     )
     outcome = transfer.run_experiment(args.experiment, source, read_json(args.source_classes), target, setup)
     y_true = target.labels["test"]

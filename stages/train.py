@@ -24,6 +24,7 @@ def main(args, cfg):
         checkpoints=Path(args.checkpoints),
         live_dir=Path(args.live),
         distribute=settings.distribute,
+        engine=settings.engine(),
     )
     report = training.scores(model, splits)
     save_model(model, args.model)

@@ -12,36 +12,24 @@ from pathlib import Path
 from fashioncat import stage
 from fashioncat.contracts import STEPS, read_choice, write_choice
 from fashioncat.model import tuning
-from fashioncat.model.checkpoints import fingerprint
 from fashioncat.model.splits import load_splits
 from fashioncat.reporting import plots
 
 
 def main(args, cfg):
-    start = read_choice(args.start)
-    trial = cfg.tune.trial
     splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
-    data = tuning.trial_data(splits, trial.subset, cfg.seed)
-    runner = tuning.TrialRunner(
-        start.architecture, data, image_size=cfg.train.image_size, batch_size=cfg.train.batch_size, seed=cfg.seed
+    result, report = tuning.search_step(
+        args.step,
+        read_choice(args.start),
+        splits,
+        tune=cfg.tune,
+        train=cfg.train,
+        seed=cfg.seed,
+        checkpoints=Path(args.checkpoints),
     )
-    key = fingerprint(trial, cfg.train.image_size, cfg.train.batch_size, cfg.seed, data.digest())
-    checkpoints = Path(args.checkpoints)
-    memo = tuning.Memo(checkpoints / "trials.json", key)
-    grid = getattr(cfg.tune.grids, args.step)
-    if cfg.tune.executor == "ray":
-        from fashioncat.model import executors
-
-        with executors.ray_trials(runner, cfg.tune.ray) as parallel:
-            result = tuning.run_step(
-                args.step, grid, start, runner, memo, epochs=trial.epochs, patience=trial.patience, parallel=parallel
-            )
-    else:
-        result = tuning.run_step(args.step, grid, start, runner, memo, epochs=trial.epochs, patience=trial.patience)
-    report = tuning.step_report(args.step, grid, start, result, trial, len(data.labels["train"]))
     plots.trials_png(args.step, report["trials"], args.plot)
     write_choice(args.choice, result.chosen)
-    shutil.rmtree(checkpoints, ignore_errors=True)
+    shutil.rmtree(args.checkpoints, ignore_errors=True)
     return report
 
 

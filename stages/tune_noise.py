@@ -12,16 +12,8 @@ from fashioncat.model.splits import load_splits
 
 
 def main(args, cfg):
-    start = read_choice(args.start)
-    trial = cfg.tune.trial
     splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
-    data = tuning.trial_data(splits, trial.subset, cfg.seed)
-    runner = tuning.TrialRunner(
-        start.architecture, data, image_size=cfg.train.image_size, batch_size=cfg.train.batch_size, seed=cfg.seed
-    )
-    seeds = [cfg.seed + i for i in range(cfg.tune.noise_seeds)]
-    band = tuning.noise_band(start, runner, seeds, epochs=trial.epochs, patience=trial.patience)
-    return {**band, "trial_budget": {"epochs": trial.epochs, "subset": trial.subset, "patience": trial.patience}}
+    return tuning.seed_spread(read_choice(args.start), splits, tune=cfg.tune, train=cfg.train, seed=cfg.seed)
 
 
 if __name__ == "__main__":

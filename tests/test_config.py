@@ -39,6 +39,8 @@ def test_repository_params_load(params):
         (lambda p: p["datasets"]["target"].update(format="coco"), "datasets.target.format must be one of"),
         (lambda p: p["crop"].pop("margin"), "missing key crop.margin"),
         (lambda p: p["crop"].update(fit="crop"), "crop.fit must be one of"),
+        (lambda p: p["train"].update(precision="float16"), "train.precision must be one of auto, float32"),
+        (lambda p: p["train"].update(deterministic="no"), "train.deterministic must be true or false"),
         (lambda p: p.update(datasets=[]), "datasets must be a non-empty mapping"),
         (lambda p: p["download"].update(deadline_s=0), "download.deadline_s must be positive"),
         (lambda p: p["download"].pop("deadline_s"), "missing key download.deadline_s"),

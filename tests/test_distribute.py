@@ -30,7 +30,7 @@ PROBE = textwrap.dedent(
     y = keras.utils.to_categorical(rng.integers(0, 4, 64), 4)
 
     def run(strategy):
-        training.make_deterministic(7)
+        training.prepare(7)
         with strategy.scope() if strategy else models.strategy_scope("none"):
             model = keras.Sequential(
                 [

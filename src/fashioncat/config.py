@@ -31,6 +31,7 @@ REGULARIZERS = ("none", "l1", "l2", "l1_l2")
 BATCH_NORM = ("frozen", "train")
 EXECUTORS = ("local", "ray")
 DISTRIBUTE = ("auto", "none")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LABEL_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
 
 
@@ -178,6 +179,17 @@ class Augment:
 
 
 @dataclass(frozen=True)
+class Engine:
+    """How TensorFlow computes a training (train.precision, train.deterministic): the numbers, not the method."""
+
+    precision: str = "float32"
+    deterministic: bool = True
+
+
+DEFAULT_ENGINE = Engine()  # float32, deterministic: what every run used before these keys existed
+
+
+@dataclass(frozen=True)
 class Override:
     """Per-architecture changes to the shared training settings; unset keys inherit them."""
 
@@ -204,11 +216,14 @@ class TrainConfig:
     augment: Augment
     architectures: dict[str, Override]
     distribute: str = "auto"  # auto: MirroredStrategy over the GPUs when there are several | none: never
+    precision: str = "auto"  # auto: mixed_float16 when a GPU is visible, else float32 | one of PRECISIONS
+    deterministic: bool = True  # op determinism; false lets Keras compile with XLA on a GPU
 
     def check(self, key: str) -> None:
         _positive(self, key, "image_size", "batch_size", "epochs")
         _non_negative(self, key, "patience", "subset")
         _one_of(self, key, "distribute", DISTRIBUTE)
+        _one_of(self, key, "precision", PRECISIONS)
         if self.image_size < 32:
             raise FashionError(f"params.yaml: {key}.image_size must be at least 32 (keras.applications' minimum)")
         for name in self.architectures:
@@ -226,6 +241,9 @@ class TrainConfig:
 
     def epochs_for(self, architecture: str) -> int:
         return self.architectures[architecture].epochs or self.epochs
+
+    def engine(self) -> Engine:
+        return Engine(self.precision, self.deterministic)
 
 
 @dataclass(frozen=True)

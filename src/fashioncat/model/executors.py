@@ -3,7 +3,7 @@
 The trials of a round are independent (each starts from the same best-so-far), so
 `tuning.run_step` hands the ones not yet memoized to `RayTrials.run` and then goes on
 exactly as the sequential loop does: same order, same memo, same choice. Every task
-builds its own `TrialRunner` (same architecture, data, image size, batch size and seed)
+builds its own `TrialRunner` (same architecture, data, image size, batch size, seed and engine)
 and trains one trial from the seeded state a fresh build has, which is the state the
 sequential runner restores before each trial.
 
@@ -35,14 +35,16 @@ def _ray():
     return ray
 
 
-def _trial(architecture, data, image_size, batch_size, seed, choice, changes, epochs, patience) -> dict:
+def _trial(architecture, data, image_size, batch_size, seed, engine, choice, changes, epochs, patience) -> dict:
     """One trial in a Ray worker, from a fresh runner: the Trial as a dict."""
     import keras
 
     from fashioncat.model import tuning
 
     keras.backend.clear_session()  # a reused worker keeps no earlier trial's model
-    runner = tuning.TrialRunner(architecture, data, image_size=image_size, batch_size=batch_size, seed=seed)
+    runner = tuning.TrialRunner(
+        architecture, data, image_size=image_size, batch_size=batch_size, seed=seed, engine=engine
+    )
     return asdict(runner.run(choice, changes, epochs=epochs, patience=patience))
 
 
@@ -64,7 +66,16 @@ class RayTrials:
         r = self.runner
         refs = [
             self.task.remote(
-                r.architecture, self.data, r.image_size, r.batch_size, r.seed, choice, changes, epochs, patience
+                r.architecture,
+                self.data,
+                r.image_size,
+                r.batch_size,
+                r.seed,
+                r.engine,
+                choice,
+                changes,
+                epochs,
+                patience,
             )
             for choice, changes in todo
         ]

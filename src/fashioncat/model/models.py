@@ -75,10 +75,26 @@ def build(architecture: str, num_classes: int, image_size: int, hyper: Hyper) ->
         if "kernel_initializer" in layer["config"]:
             layer["config"]["kernel_initializer"] = initializer
             layer["config"]["kernel_regularizer"] = keras.regularizers.serialize(reg) if reg else None
+    if output_dtype():
+        # softmax and the loss in half precision lose small probabilities; Keras' advice is a float32 output
+        config["layers"][-1]["config"]["dtype"] = output_dtype()
     network = keras.Model.from_config(config)
     inputs = keras.Input((image_size, image_size, 3), name="rgb_0_255")
     scaled = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(inputs)
     return keras.Model(inputs, network(scaled), name=architecture)
+
+
+def dtype_policy(precision: str) -> str:
+    """train.precision as a Keras dtype policy: `auto` is mixed_float16 where a GPU is visible, else float32
+    (on these 2-core CPUs mixed_bfloat16 measured no faster, README "Scaling out")."""
+    if precision == "auto":
+        return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    return precision
+
+
+def output_dtype() -> str | None:
+    """A new classifier's dtype: float32 under a mixed policy (see `build`), else the policy's."""
+    return "float32" if keras.mixed_precision.global_policy().name.startswith("mixed_") else None
 
 
 def strategy(distribute: str) -> tf.distribute.Strategy | None:

@@ -19,16 +19,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fashioncat.config import Augment, Hyper
+from fashioncat.config import DEFAULT_ENGINE, Augment, Engine, Hyper
 from fashioncat.model import evaluation, models
 from fashioncat.model.checkpoints import fingerprint, read_checkpoint, save_checkpoint
 from fashioncat.model.splits import Splits, TrainBatches, train_val
 
 
-def make_deterministic(seed: int) -> None:
-    """Same seed, same parameters, same CPU: same weights and metrics."""
+def prepare(seed: int, engine: Engine = DEFAULT_ENGINE) -> None:
+    """Seeds, op determinism and the dtype policy, before a model is built.
+
+    With `engine.deterministic` (the default) the same seed, parameters and CPU give the
+    same weights and metrics. Without it TensorFlow may pick faster non-deterministic
+    kernels, and Keras' default `jit_compile="auto"` then compiles with XLA where a GPU is
+    visible (it never does on a CPU-only machine, nor under op determinism or a strategy).
+    Op determinism cannot be switched off again in a process, hence a stage-wide setting.
+    """
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if engine.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(models.dtype_policy(engine.precision))
 
 
 @dataclass
@@ -58,6 +67,8 @@ class _Checkpoint(keras.callbacks.Callback):
         self.result.epochs = epoch + 1
         if not all(math.isfinite(float(v)) for v in (logs or {}).values()):
             return  # never checkpoint a diverged model
+        if self.result.epochs == self.params.get("epochs"):
+            return  # the last epoch: the stage saves the model itself (a checkpoint costs 1-2 s at 280 MB)
         save_checkpoint(self.folder, self.model, {"fingerprint": self.fingerprint, **asdict(self.result)})
 
 
@@ -189,12 +200,14 @@ def train_model(
     verbose: int = 2,
     min_delta: float = 0.0,
     distribute: str = "none",
+    engine: Engine = DEFAULT_ENGINE,
 ) -> tuple[keras.Model, Result]:
     """Build `architecture` from scratch and train it on the train split, validating on val.
 
     `distribute` (train.distribute) picks where the model is built and compiled: see models.strategy_scope.
+    `engine` (train.precision, train.deterministic): see `prepare`.
     """
-    make_deterministic(seed)
+    prepare(seed, engine)
     with models.strategy_scope(distribute):
         model = models.build(architecture, len(splits.classes), image_size, hyper)
         compile_model(model, models.optimizer(hyper))
@@ -211,6 +224,7 @@ def train_model(
         seed,
         splits.digest(),
         min_delta,
+        asdict(engine),
     )
     return fit(
         model,

@@ -45,7 +45,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fashioncat.config import FinetuneConfig, Retrain
+from fashioncat.config import Engine, FinetuneConfig, Retrain
 from fashioncat.contracts import EXPERIMENTS, Choice
 from fashioncat.errors import FashionError
 from fashioncat.model import evaluation, models, training
@@ -67,6 +67,7 @@ class Setup:
     live_dir: Path | None = None
     verbose: int = 2
     distribute: str = "none"  # train.distribute, for scratch (the retrained ones start from the loaded model)
+    engine: Engine = Engine()  # train.precision and train.deterministic (training.prepare)
 
 
 def run_experiment(
@@ -124,6 +125,7 @@ def scratch(target: Splits, setup: Setup) -> dict:
         verbose=setup.verbose,
         min_delta=budget.min_delta,
         distribute=setup.distribute,
+        engine=setup.engine,
     )
     return _scored("scratch", model, target, result)
 
@@ -131,7 +133,7 @@ def scratch(target: Splits, setup: Setup) -> dict:
 def retrain(name: str, source: keras.Model, source_classes: list[str], target: Splits, setup: Setup) -> dict:
     """last_layer or whole_model: the source weights, a classifier for the target, then training."""
     settings: Retrain = getattr(setup.finetune, name)
-    training.make_deterministic(setup.seed)  # before the new head draws its weights
+    training.prepare(setup.seed, setup.engine)  # before the new head draws its weights
     digest = weights_digest(source)  # of the source weights, before any change, to match checkpoints
     model, head = adapt_head(source, source_classes, target.classes, setup.choice.hyper)
     if name == "last_layer":
@@ -152,6 +154,7 @@ def retrain(name: str, source: keras.Model, source_classes: list[str], target: S
         setup.choice.as_dict(),
         target.digest(),
         source_classes,
+        asdict(setup.engine),
     )
     train, val = train_val(target, setup.choice.augment, batch_size=setup.batch_size, seed=setup.seed)
     model, result = training.fit(
@@ -248,6 +251,7 @@ def _with_new_head(model: keras.Model, units: int, hyper) -> keras.Model:
         units,
         activation="softmax",
         name=head.name,
+        dtype=models.output_dtype(),
         kernel_initializer=initializer,
         kernel_regularizer=models.regularizer(hyper),
     )

@@ -10,6 +10,7 @@ because tracing a fresh ResNet costs far more than a short trial.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import json
@@ -21,10 +22,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from fashioncat.config import Hyper
+from fashioncat.config import DEFAULT_ENGINE, Engine, Hyper, TrainConfig, TuneConfig
 from fashioncat.contracts import Choice
 from fashioncat.io import read_json, write_json
 from fashioncat.model import evaluation, models, training
+from fashioncat.model.checkpoints import fingerprint
 from fashioncat.model.splits import Splits, train_val, with_train_subset
 from fashioncat.reporting import paper
 
@@ -91,9 +93,18 @@ class TrialRunner:
     type needs a new compile (and trace).
     """
 
-    def __init__(self, architecture: str, data: Splits, *, image_size: int, batch_size: int, seed: int):
+    def __init__(
+        self,
+        architecture: str,
+        data: Splits,
+        *,
+        image_size: int,
+        batch_size: int,
+        seed: int,
+        engine: Engine = DEFAULT_ENGINE,
+    ):
         self.architecture, self.data = architecture, data
-        self.image_size, self.batch_size, self.seed = image_size, batch_size, seed
+        self.image_size, self.batch_size, self.seed, self.engine = image_size, batch_size, seed, engine
         self.strengths = _Strengths()
         self._model: keras.Model | None = None
         self._optimizer = ""
@@ -106,7 +117,7 @@ class TrialRunner:
         self._initial.clear()
 
     def _built(self, hyper: Hyper) -> keras.Model:
-        training.make_deterministic(self.seed)
+        training.prepare(self.seed, self.engine)
         return models.build(self.architecture, len(self.data.classes), self.image_size, hyper)
 
     def _initial_weights(self, hyper: Hyper) -> list[np.ndarray]:
@@ -253,6 +264,59 @@ def run_step(
         if best is not None:
             current = current.with_changes(best.changes)
     return StepResult(trials, current, reused)
+
+
+def search_step(
+    step: str, start: Choice, splits: Splits, *, tune: TuneConfig, train: TrainConfig, seed: int, checkpoints: Path
+) -> tuple[StepResult, dict]:
+    """One step as `tune@<step>` runs it, on `splits`' train subset; its result and report.
+
+    Finished trials are memoized under `checkpoints` so an interrupted step resumes;
+    `tune.executor` decides whether a round's trials run one by one or as Ray tasks.
+    """
+    budget = tune.trial
+    data = trial_data(splits, budget.subset, seed)
+    engine = train.engine()
+    runner = TrialRunner(
+        start.architecture, data, image_size=train.image_size, batch_size=train.batch_size, seed=seed, engine=engine
+    )
+    key = fingerprint(budget, train.image_size, train.batch_size, seed, data.digest(), asdict(engine))
+    memo = Memo(checkpoints / "trials.json", key)
+    grid = getattr(tune.grids, step)
+    with _parallel(tune, runner) as parallel:
+        result = run_step(
+            step, grid, start, runner, memo, epochs=budget.epochs, patience=budget.patience, parallel=parallel
+        )
+    return result, step_report(step, grid, start, result, budget, len(data.labels["train"]))
+
+
+@contextlib.contextmanager
+def _parallel(tune: TuneConfig, runner: TrialRunner):
+    """executors.RayTrials under `tune.executor: ray`, else None (trials one after another)."""
+    if tune.executor != "ray":
+        yield None
+        return
+    from fashioncat.model import executors  # imports Ray, which `local` never needs
+
+    with executors.ray_trials(runner, tune.ray) as parallel:
+        yield parallel
+
+
+def seed_spread(start: Choice, splits: Splits, *, tune: TuneConfig, train: TrainConfig, seed: int) -> dict:
+    """`tune_noise`'s report: `start` trained at the trial budget under `tune.noise_seeds` seeds from `seed` on."""
+    budget = tune.trial
+    data = trial_data(splits, budget.subset, seed)
+    runner = TrialRunner(
+        start.architecture,
+        data,
+        image_size=train.image_size,
+        batch_size=train.batch_size,
+        seed=seed,
+        engine=train.engine(),
+    )
+    seeds = [seed + i for i in range(tune.noise_seeds)]
+    band = noise_band(start, runner, seeds, epochs=budget.epochs, patience=budget.patience)
+    return {**band, "trial_budget": {"epochs": budget.epochs, "subset": budget.subset, "patience": budget.patience}}
 
 
 def _label(changes: dict) -> str:

@@ -1,0 +1,86 @@
+"""train.precision and train.deterministic: what `training.prepare` sets, and what the models are built with.
+
+Op determinism and the dtype policy are global to a process, so each setting runs in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from tensorflow.python.framework.config import is_op_determinism_enabled
+
+    from fashioncat.config import Engine, Hyper
+    from fashioncat.model import models, training, transfer
+
+    precision, deterministic = sys.argv[1], sys.argv[2] == "true"
+    hyper = Hyper("glorot_uniform", "adam", 0.001, 1.0, "none", 0.0, 0.0)
+    training.prepare(3, Engine(precision, deterministic))
+    model = training.compile_model(models.build("resnet50", 4, 32, hyper), models.optimizer(hyper))
+    network = model.layers[-1]
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 32, 32, 3)).astype("float32")
+    y = np.eye(4, dtype="float32")[rng.integers(0, 4, 8)]
+    loss = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history["loss"][0]
+    headed = transfer._with_new_head(model, 3, hyper)
+    print(json.dumps({
+        "policy": models.dtype_policy(precision),
+        "global_policy": training.keras.mixed_precision.global_policy().name,
+        "op_determinism": bool(is_op_determinism_enabled()),
+        "jit_compile": bool(model.jit_compile),
+        "conv_compute": network.layers[2].compute_dtype,
+        "classifier": transfer.classifier(model).dtype_policy.name,
+        "new_classifier": transfer.classifier(headed).dtype_policy.name,
+        "output": str(model.predict(x[:2], verbose=0).dtype),
+        "loss": float(loss),
+    }))
+    """
+)
+
+
+def _probe(precision: str, deterministic: bool) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, precision, str(deterministic).lower()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_default_engine_on_a_cpu_is_float32_and_deterministic_without_xla():
+    out = _probe("auto", True)
+    assert out["policy"] == out["global_policy"] == "float32", "auto is float32 where no GPU is visible"
+    assert out["op_determinism"] is True
+    assert out["jit_compile"] is False
+    assert out["conv_compute"] == "float32" and out["classifier"] == "float32"
+    assert out["output"] == "float32"
+
+
+@pytest.mark.parametrize("precision,half", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
+def test_mixed_precision_computes_in_half_with_a_float32_classifier(precision, half):
+    out = _probe(precision, False)
+    assert out["global_policy"] == precision
+    assert out["conv_compute"] == half
+    # the softmax stays float32, in the built model and in a transfer head alike
+    assert out["classifier"] == out["new_classifier"] == "float32"
+    assert out["output"] == "float32"
+    assert out["op_determinism"] is False, "deterministic: false must leave op determinism off"
+    assert out["jit_compile"] is False, "Keras never compiles with XLA on a CPU-only machine"
+    assert out["loss"] == out["loss"] and out["loss"] > 0  # finite, trained
