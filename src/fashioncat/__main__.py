@@ -1,4 +1,5 @@
-"""`python -m fashioncat COMMAND`: annotate with the trained model, or apply a params profile.
+"""`python -m fashioncat COMMAND`: annotate with the trained model, apply a params profile,
+import label corrections, or run independent stages at the same time.
 
 The pipeline itself runs with `dvc repro`.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fashioncat import profile
+from fashioncat import parallel, profile
 from fashioncat.annotate import cli, review_import
 
 
@@ -17,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cli.add_command(commands)
     profile.add_command(commands)
+    parallel.add_command(commands)
     review_import.add_command(commands)
     args = p.parse_args(argv)
     return args.handler(args)
