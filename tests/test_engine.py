@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = textwrap.dedent(
     """
     import json, sys
+    import keras
     import numpy as np
     from tensorflow.python.framework.config import is_op_determinism_enabled
 
@@ -37,7 +38,7 @@ PROBE = textwrap.dedent(
     headed = transfer._with_new_head(model, 3, hyper)
     print(json.dumps({
         "policy": models.dtype_policy(precision),
-        "global_policy": training.keras.mixed_precision.global_policy().name,
+        "global_policy": keras.mixed_precision.global_policy().name,
         "op_determinism": bool(is_op_determinism_enabled()),
         "jit_compile": bool(model.jit_compile),
         "conv_compute": network.layers[2].compute_dtype,

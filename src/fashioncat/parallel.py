@@ -46,11 +46,11 @@ class Job:
         return LOGS / f"{self.name.replace('/', '_').replace(':', '_')}.log"
 
 
-def jobs_for(names: list[str], repo=None) -> list[Job]:
+def jobs_for(names: list[str]) -> list[Job]:
     """The named stages as jobs, after the checks in the module docstring."""
     from dvc.repo import Repo
 
-    repo = repo or Repo()
+    repo = Repo()
     if len(set(names)) != len(names):
         raise FashionError("a stage is named twice")
     stages = {name: _stage(repo, name) for name in names}
