@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 from fashioncat import stage
-from fashioncat.contracts import STEPS, read_choice, write_choice
+from fashioncat.contracts import STEPS, read_choice, read_trial, write_choice
 from fashioncat.model import tuning
 from fashioncat.model.splits import load_splits
 from fashioncat.reporting import plots
@@ -26,9 +26,10 @@ def main(args, cfg):
         train=cfg.train,
         seed=cfg.seed,
         checkpoints=Path(args.checkpoints),
+        start_score=read_trial(args.start),
     )
     plots.trials_png(args.step, report["trials"], args.plot)
-    write_choice(args.choice, result.chosen)
+    write_choice(args.choice, result.chosen, result.score)
     shutil.rmtree(args.checkpoints, ignore_errors=True)
     return report
 

@@ -14,10 +14,10 @@ import yaml
 
 from fashioncat import config
 from fashioncat.config import Augment, Hyper
-from fashioncat.contracts import STEPS, Choice, read_choice, write_choice
+from fashioncat.contracts import STEPS, Choice, read_choice, read_trial, write_choice
 from fashioncat.model import tuning
 from fashioncat.model.splits import load_splits, stratified_subset
-from fashioncat.reporting import paper
+from fashioncat.reporting import paper, report
 
 START = Choice(
     "vgg16",
@@ -143,6 +143,35 @@ def test_an_interrupted_step_resumes_its_finished_trials(tmp_path):
     assert again.calls == []
     other = ScoredRunner({})
     step(other, "changed")
+    assert len(other.calls) == 2
+
+
+def test_the_next_step_takes_the_choice_files_score_instead_of_training_it_again(tmp_path):
+    quiet = dict(epochs=1, patience=0, log=lambda _: None)
+    grid = config.AugmentGrid(rotation=[0, 10], shear=[0], zoom=[0], horizontal_flip=[False])
+    memo = tuning.Memo(tmp_path / "a", "key")
+    first = tuning.run_step("augmentation", grid, START, ScoredRunner({(10, 0): 0.6}), memo, **quiet)
+    write_choice(tmp_path / "augmentation.json", first.chosen, first.score)
+    start, score = read_choice(tmp_path / "augmentation.json"), read_trial(tmp_path / "augmentation.json")
+    assert start == first.chosen and score["val_accuracy"] == 0.6 and score["step"] == "augmentation"
+
+    grid = config.InitializerGrid(initializer=["he_normal", "glorot_uniform"])
+    fake, memo = ScoredRunner({}), tuning.Memo(tmp_path / "b", "key")
+    memo.carry(start, score)
+    second = tuning.run_step("initializer", grid, start, fake, memo, **quiet)
+    assert fake.calls == [{"initializer": "he_normal"}]  # glorot_uniform is the start: not trained again
+    carried = second.trials[1]
+    assert (carried.val_accuracy, carried.fit_seconds, carried.carried_from) == (0.6, None, "augmentation")
+    assert second.reused == 1 and second.chosen == start and second.score["step"] == "augmentation"
+    m = tuning.step_report("initializer", grid, start, second, config.TrialConfig(1, 8, 0), 8)
+    assert m["trials_run"] == 1
+    lines = report.tuning_step("initializer", m)
+    assert "| initializer glorot_uniform | 60.0% | 77.5% | – |" in lines
+    assert any(line.startswith("initializer glorot_uniform: not trained again") for line in lines)
+
+    other, memo = ScoredRunner({}), tuning.Memo(tmp_path / "c", "another budget")
+    memo.carry(start, score)
+    tuning.run_step("initializer", grid, start, other, memo, **quiet)
     assert len(other.calls) == 2
 
 

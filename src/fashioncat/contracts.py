@@ -2,7 +2,9 @@
 
 - the tuning steps, in the paper's order, and the transfer experiments (Table 6);
 - the choice file: a complete training configuration, written by `select_best` and by
-  every `tune@<step>`, read by the next step, `final` and `finetune@*`.
+  every `tune@<step>`, read by the next step, `final` and `finetune@*`. A step's choice
+  file also carries the chosen configuration's trial score, so that the next step,
+  whose grid usually holds that configuration again, does not train it twice.
 
 `dvc.yaml` repeats these lists (DVC cannot import Python); tests/test_layout.py checks
 that both agree.
@@ -44,8 +46,14 @@ class Choice:
         return {"architecture": self.architecture, "hyper": asdict(self.hyper), "augment": asdict(self.augment)}
 
 
-def write_choice(path: str | Path, choice: Choice) -> None:
-    write_json(path, choice.as_dict())
+def write_choice(path: str | Path, choice: Choice, trial: dict | None = None) -> None:
+    """`choice`, and with `trial` how it scored at the trial budget (a tuning step's choice)."""
+    write_json(path, {**choice.as_dict(), **({"trial": trial} if trial else {})})
+
+
+def read_trial(path: str | Path) -> dict | None:
+    """The score a tuning step's choice file carries for its configuration, or None (select_best's start)."""
+    return read_json(path).get("trial")
 
 
 def read_choice(path: str | Path) -> Choice:

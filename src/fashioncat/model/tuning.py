@@ -2,7 +2,9 @@
 
 A step starts from the previous step's choice (a small JSON file, so DVC reruns
 a step exactly when what it starts from changes), tries every configuration of
-its grid, and keeps the best by validation accuracy. All trials of a step share
+its grid, and keeps the best by validation accuracy. The choice file carries the
+chosen configuration's score, which the next step takes instead of training that
+configuration again when its grid holds it (same data, budget, seed and engine). All trials of a step share
 one built and traced model: weights, optimizer state, learning rate and
 regularizer strength are reset or assigned between trials instead of rebuilding,
 because tracing a fresh ResNet costs far more than a short trial.
@@ -47,10 +49,14 @@ def rounds(step: str, grid) -> list[list[dict]]:
 class Trial:
     changes: dict
     val_accuracy: float | None
-    fit_seconds: float
+    fit_seconds: float | None  # None: not trained in this step (carried_from says where)
     epochs: int
     failed: str = ""  # why the trial has no usable result (diverged), else ""
     train_loss: list[float] = dataclasses.field(default_factory=list)
+    carried_from: str = ""  # the earlier step whose score this is, else ""
+
+
+SCORE_FIELDS = ("val_accuracy", "epochs", "failed", "train_loss")
 
 
 def better(trial: Trial, best: Trial | None) -> bool:
@@ -211,12 +217,30 @@ class Memo:
         self.trials[_key(choice)] = asdict(trial)
         write_json(self.path, {"fingerprint": self.fingerprint, "trials": self.trials})
 
+    def carry(self, choice: Choice, score: dict | None) -> None:
+        """Take an earlier step's `score` of `choice` if it was measured under this memo's fingerprint.
+
+        Its timing is left out: a score is the same wherever it is computed, a duration is not.
+        """
+        if score and score.get("fingerprint") == self.fingerprint and self.get(choice) is None:
+            fields = {k: score[k] for k in SCORE_FIELDS}
+            self.trials[_key(choice)] = asdict(Trial({}, fit_seconds=None, carried_from=score["step"], **fields))
+
+    def score(self, choice: Choice, step: str) -> dict | None:
+        """What the choice file carries for `choice`: its score, the memo's fingerprint, the step that trained it."""
+        saved = self.get(choice)
+        if saved is None:
+            return None
+        trained_by = saved.get("carried_from") or step
+        return {"fingerprint": self.fingerprint, "step": trained_by, **{k: saved[k] for k in SCORE_FIELDS}}
+
 
 @dataclass
 class StepResult:
     trials: list[Trial]
     chosen: Choice
-    reused: int  # trials that repeated an earlier configuration of the step and were not trained again
+    reused: int  # trials not trained in this step: repeats within it, and a score carried from the previous step
+    score: dict | None = None  # the chosen configuration's score, for the choice file (Memo.score)
 
 
 def run_step(
@@ -234,7 +258,8 @@ def run_step(
     """All trials of one step from `start`; the choice is the best by validation accuracy.
 
     A configuration already tried in this step (the augmentation sweep meets
-    its current best again in every round) is not trained twice. `parallel`
+    its current best again in every round), or carried into `memo` from the
+    previous step, is not trained again. `parallel`
     (executors.RayTrials) trains a round's not yet memoized trials at once first;
     the loop then reads them from the memo, so choice and report are the same.
     """
@@ -255,7 +280,7 @@ def run_step(
                 memo.put(choice, trial)
             else:
                 trial = Trial(**{**saved, "changes": changes})
-                reused += _key(choice) in seen
+                reused += _key(choice) in seen or bool(trial.carried_from)
             seen.add(_key(choice))
             trials.append(trial)
             log(f"{step} {len(trials)}/{total} {_label(changes)}: {_outcome(trial)}")
@@ -263,15 +288,24 @@ def run_step(
                 best = trial
         if best is not None:
             current = current.with_changes(best.changes)
-    return StepResult(trials, current, reused)
+    return StepResult(trials, current, reused, memo.score(current, step))
 
 
 def search_step(
-    step: str, start: Choice, splits: Splits, *, tune: TuneConfig, train: TrainConfig, seed: int, checkpoints: Path
+    step: str,
+    start: Choice,
+    splits: Splits,
+    *,
+    tune: TuneConfig,
+    train: TrainConfig,
+    seed: int,
+    checkpoints: Path,
+    start_score: dict | None = None,
 ) -> tuple[StepResult, dict]:
     """One step as `tune@<step>` runs it, on `splits`' train subset; its result and report.
 
     Finished trials are memoized under `checkpoints` so an interrupted step resumes;
+    `start_score` (the previous step's choice file) spares training `start` again;
     `tune.executor` decides whether a round's trials run one by one or as Ray tasks.
     """
     budget = tune.trial
@@ -282,6 +316,7 @@ def search_step(
     )
     key = fingerprint(budget, train.image_size, train.batch_size, seed, data.digest(), asdict(engine))
     memo = Memo(checkpoints / "trials.json", key)
+    memo.carry(start, start_score)
     grid = getattr(tune.grids, step)
     with _parallel(tune, runner) as parallel:
         result = run_step(
@@ -326,7 +361,8 @@ def _label(changes: dict) -> str:
 def _outcome(trial: Trial) -> str:
     if trial.failed:
         return f"failed ({trial.failed})"
-    return f"val accuracy {trial.val_accuracy:.3f} ({trial.fit_seconds:.0f} s)"
+    where = f"from the {trial.carried_from} step" if trial.carried_from else f"{trial.fit_seconds:.0f} s"
+    return f"val accuracy {trial.val_accuracy:.3f} ({where})"
 
 
 def grid_values(grid, choice: Choice) -> dict:
@@ -345,6 +381,7 @@ def step_report(step: str, grid, start: Choice, result: StepResult, budget, trai
             "fit_seconds": t.fit_seconds,
             "epochs": t.epochs,
             "failed": t.failed,
+            "carried_from": t.carried_from,
         }
         for t in result.trials
     ]

@@ -187,7 +187,7 @@ def trials_png(step: str, trials: Sequence[Mapping], path) -> None:
 
 
 def _trial_keys(trial: Mapping) -> list[str]:
-    fixed = {"val_accuracy", "paper_accuracy", "fit_seconds", "epochs", "failed"}
+    fixed = {"val_accuracy", "paper_accuracy", "fit_seconds", "epochs", "failed", "carried_from"}
     return [k for k in trial if k not in fixed]
 
 

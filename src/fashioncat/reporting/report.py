@@ -55,7 +55,7 @@ def table1(t1: dict, hyper, overrides: dict) -> list[str]:
     ]
 
 
-SETTING_SKIP = ("val_accuracy", "paper_accuracy", "fit_seconds", "epochs", "failed")
+SETTING_SKIP = ("val_accuracy", "paper_accuracy", "fit_seconds", "epochs", "failed", "carried_from")
 
 
 def _setting(trial: dict) -> str:
@@ -98,13 +98,21 @@ def tuning_step(step: str, m: dict, noise: dict | None = None) -> list[str]:
     rows = []
     for t in m["trials"]:
         ours = f"failed: {t['failed']}" if t["failed"] else _pct(t["val_accuracy"])
-        rows.append([_setting(t), ours, _pct(t["paper_accuracy"]), f"{t['fit_seconds']:.0f}"])
+        fit = "–" if t["fit_seconds"] is None else f"{t['fit_seconds']:.0f}"
+        rows.append([_setting(t), ours, _pct(t["paper_accuracy"]), fit])
+    carried = [
+        f"{_setting(t)}: not trained again; its score is the {t['carried_from']} step's "
+        "(same configuration, data, budget and seed)."
+        for t in m["trials"]
+        if t.get("carried_from")
+    ]
     chosen = ", ".join(f"{k} {v}" for k, v in m["chosen"].items())
     return [
         f"## {TITLES[step]}",
         "",
         *_table(["trial", "val accuracy", "paper accuracy", "fit s"], rows),
         "",
+        *carried,
         f"Chosen: **{chosen}** ({m['trials_run']} trials trained, {m['trials_failed']} failed).",
         verdict(margin(m), noise),
         "",
