@@ -45,7 +45,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fashioncat.config import Engine, FinetuneConfig, Retrain
+from fashioncat.config import DEFAULT_ENGINE, Engine, FinetuneConfig, Retrain
 from fashioncat.contracts import EXPERIMENTS, Choice
 from fashioncat.errors import FashionError
 from fashioncat.model import evaluation, models, training
@@ -67,7 +67,7 @@ class Setup:
     live_dir: Path | None = None
     verbose: int = 2
     distribute: str = "none"  # train.distribute, for scratch (the retrained ones start from the loaded model)
-    engine: Engine = Engine()  # train.precision and train.deterministic (training.prepare)
+    engine: Engine = DEFAULT_ENGINE  # train.precision and train.deterministic (training.prepare)
 
 
 def run_experiment(

@@ -309,12 +309,8 @@ def search_step(
     `tune.executor` decides whether a round's trials run one by one or as Ray tasks.
     """
     budget = tune.trial
-    data = trial_data(splits, budget.subset, seed)
-    engine = train.engine()
-    runner = TrialRunner(
-        start.architecture, data, image_size=train.image_size, batch_size=train.batch_size, seed=seed, engine=engine
-    )
-    key = fingerprint(budget, train.image_size, train.batch_size, seed, data.digest(), asdict(engine))
+    runner = _runner(start, splits, tune=tune, train=train, seed=seed)
+    key = fingerprint(budget, train.image_size, train.batch_size, seed, runner.data.digest(), asdict(runner.engine))
     memo = Memo(checkpoints / "trials.json", key)
     memo.carry(start, start_score)
     grid = getattr(tune.grids, step)
@@ -322,7 +318,20 @@ def search_step(
         result = run_step(
             step, grid, start, runner, memo, epochs=budget.epochs, patience=budget.patience, parallel=parallel
         )
-    return result, step_report(step, grid, start, result, budget, len(data.labels["train"]))
+    return result, step_report(step, grid, start, result, budget, len(runner.data.labels["train"]))
+
+
+def _runner(start: Choice, splits: Splits, *, tune: TuneConfig, train: TrainConfig, seed: int) -> TrialRunner:
+    """The TrialRunner of `tune@*` and `tune_noise`: `start`'s architecture on the trial subset of `splits`."""
+    data = trial_data(splits, tune.trial.subset, seed)
+    return TrialRunner(
+        start.architecture,
+        data,
+        image_size=train.image_size,
+        batch_size=train.batch_size,
+        seed=seed,
+        engine=train.engine(),
+    )
 
 
 @contextlib.contextmanager
@@ -340,15 +349,7 @@ def _parallel(tune: TuneConfig, runner: TrialRunner):
 def seed_spread(start: Choice, splits: Splits, *, tune: TuneConfig, train: TrainConfig, seed: int) -> dict:
     """`tune_noise`'s report: `start` trained at the trial budget under `tune.noise_seeds` seeds from `seed` on."""
     budget = tune.trial
-    data = trial_data(splits, budget.subset, seed)
-    runner = TrialRunner(
-        start.architecture,
-        data,
-        image_size=train.image_size,
-        batch_size=train.batch_size,
-        seed=seed,
-        engine=train.engine(),
-    )
+    runner = _runner(start, splits, tune=tune, train=train, seed=seed)
     seeds = [seed + i for i in range(tune.noise_seeds)]
     band = noise_band(start, runner, seeds, epochs=budget.epochs, patience=budget.patience)
     return {**band, "trial_budget": {"epochs": budget.epochs, "subset": budget.subset, "patience": budget.patience}}
