@@ -10,7 +10,7 @@ from fashioncat.reporting import report
 
 def main(args, cfg):
     try:
-        text = report.markdown(Path(args.metrics_dir), cfg)
+        text = report.markdown(Path(args.metrics_dir), cfg, Path(args.live_dir) if args.live_dir else None)
     except FileNotFoundError as exc:
         raise FashionError(f"{exc.filename}: missing (run `dvc repro` first)") from None
     write_text(args.out, text + "\n")
@@ -21,4 +21,5 @@ if __name__ == "__main__":
     p = stage.parser(__doc__)
     p.add_argument("--metrics-dir", required=True, help="the pipeline's metrics folder")
     p.add_argument("--out", required=True, help="the report (Markdown)")
+    p.add_argument("--live-dir", help="Table 1's dvclive folders (dvclive/train): why an architecture scored chance")
     stage.run(main, p)

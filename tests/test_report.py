@@ -26,6 +26,22 @@ def test_table1_states_this_runs_configuration_and_the_papers_apart():
     assert "| vgg16 | 21.0% | 21.0% | 70.0% | 80 |" in lines
 
 
+def test_an_architecture_at_chance_is_explained_from_its_losses_and_only_that_one(tmp_path):
+    from fashioncat.io import write_json
+
+    at_chance = {**TABLE1, "architectures": {**TABLE1["architectures"], "vgg16": {**TABLE1["architectures"]["vgg16"]}}}
+    at_chance["architectures"]["vgg16"]["val_accuracy"] = 0.1
+    for name, loss in (("vgg16", 2.708), ("resnet50v2", 1.2)):
+        write_json(tmp_path / name / "metrics.json", {"train": {"loss": loss}, "val": {"loss": loss - 0.08}})
+    hyper = Hyper("glorot_uniform", "adam", 0.001, 0.9, "l1", 1e-6, 1e-5)
+    lines = report.table1(at_chance, hyper, {}, tmp_path)
+    why = [line for line in lines if "scored chance" in line]
+    assert len(why) == 1 and why[0].startswith("vgg16 scored chance: after its last epoch its training loss was 2.71")
+    assert "validation loss 2.63" in why[0] and "(2.30)" in why[0] and "`-S`" in why[0]
+    assert not [line for line in report.table1(TABLE1, hyper, {}, tmp_path) if "scored chance" in line]
+    assert not [line for line in report.table1(at_chance, hyper, {}) if "scored chance" in line]
+
+
 def test_the_band_budget_ignores_the_seed_and_where_work_runs_but_not_the_budget():
     from fashioncat.reporting.noise_band import budget_digest
 

@@ -7,6 +7,7 @@ report is regenerated whenever a result changes.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from fashioncat.contracts import STEPS
@@ -31,7 +32,27 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
 
 
-def table1(t1: dict, hyper, overrides: dict) -> list[str]:
+CHANCE = 0.1  # ten classes, as in the embedded data and the paper
+
+
+def at_chance(t1: dict, live_dir: Path | None) -> list[str]:
+    """Why an architecture scored chance, from its last epoch's losses (`dvclive/train/<arch>/metrics.json`)."""
+    lines = []
+    for name, r in t1["architectures"].items():
+        live = live_dir / name / "metrics.json" if live_dir else None
+        if r["val_accuracy"] > CHANCE + 0.01 or live is None or not live.is_file():
+            continue
+        last = read_json(live)
+        lines.append(
+            f"{name} scored chance: after its last epoch its training loss was {last['train']['loss']:.2f} and its"
+            f" validation loss {last['val']['loss']:.2f}, no lower than a uniform guess over ten classes"
+            f" ({math.log(1 / CHANCE):.2f}) plus the kernel penalty, so it had not started to learn in this budget."
+            ' The README ("Training and Table 1") gives the `-S` that makes it learn.'
+        )
+    return lines
+
+
+def table1(t1: dict, hyper, overrides: dict, live_dir: Path | None = None) -> list[str]:
     """Table 1 beside the paper's, each under its own configuration (they differ: see the departures)."""
     rows = [
         [name, _pct(r["val_accuracy"]), _pct(r["test_accuracy"]), _pct(r["paper_accuracy"]), f"{r['fit_seconds']:.0f}"]
@@ -52,6 +73,7 @@ def table1(t1: dict, hyper, overrides: dict) -> list[str]:
         "",
         f"Selected by validation accuracy: **{t1['best']}** (paper: resnet50v2).",
         "",
+        *[part for line in at_chance(t1, live_dir) for part in (line, "")],
     ]
 
 
@@ -218,8 +240,8 @@ def departures(cfg) -> list[str]:
     ]
 
 
-def markdown(metrics_dir: Path, cfg) -> str:
-    """The whole report from the metrics folder; a missing input is a FashionError naming it."""
+def markdown(metrics_dir: Path, cfg, live_dir: Path | None = None) -> str:
+    """The whole report from the metrics folder (and Table 1's curves in `live_dir`, when given)."""
     d = Path(metrics_dir)
     steps = {s: read_json(d / "tune" / f"{s}.json") for s in STEPS}
     lines = [
@@ -229,7 +251,7 @@ def markdown(metrics_dir: Path, cfg) -> str:
         " the paper. Ours are validation accuracies for tuning trials and test-split figures elsewhere.",
         "",
     ]
-    lines += table1(read_json(d / "table1.json"), cfg.train.hyper, cfg.train.architectures)
+    lines += table1(read_json(d / "table1.json"), cfg.train.hyper, cfg.train.architectures, live_dir)
     noise = read_json(d / "tune" / "noise.json") if (d / "tune" / "noise.json").is_file() else None
     above, counted = signal_share(steps)
     lines += [
