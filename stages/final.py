@@ -27,6 +27,7 @@ def main(args, cfg):
         live_dir=Path(args.live),
         distribute=cfg.train.distribute,
         engine=cfg.train.engine(),
+        anneal=cfg.final.anneal,
     )
     val = training.scores(model, splits, names=("val",))["val"]
     save_model(model, args.model)

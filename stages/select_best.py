@@ -18,10 +18,10 @@ def main(args, cfg):
     write_choice(args.start, start)
     rows = table["architectures"]
     plots.bar_png(
-        {n: rows[n]["test_accuracy"] for n in names},
+        {n: rows[n]["val_accuracy"] for n in names},
         args.plot,
-        f"Table 1: test accuracy (best by val: {table['best']})",
-        "test accuracy",
+        f"Table 1: validation accuracy (best: {table['best']})",
+        "validation accuracy",
         reference={n: rows[n]["paper_accuracy"] for n in names if rows[n]["paper_accuracy"] is not None},
     )
     return table

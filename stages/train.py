@@ -10,7 +10,9 @@ from fashioncat.model.splits import load_splits, with_train_subset
 
 def main(args, cfg):
     settings = cfg.train
-    splits = with_train_subset(load_splits(args.split, settings.image_size), settings.subset, cfg.seed)
+    # Validation alone ranks the architectures: the test split is left to the final model's evaluation
+    names = ("train", "val")
+    splits = with_train_subset(load_splits(args.split, settings.image_size, names), settings.subset, cfg.seed, names)
     model, result = training.train_model(
         args.arch,
         splits,
@@ -26,7 +28,7 @@ def main(args, cfg):
         distribute=settings.distribute,
         engine=settings.engine(),
     )
-    report = training.scores(model, splits)
+    report = training.scores(model, splits, names=("val",))
     save_model(model, args.model)
     return {
         "architecture": args.arch,

@@ -107,7 +107,9 @@ def test_ray_trials_equal_the_sequential_loop(tmp_path, monkeypatch):
         assert ray_trial.train_loss == local_trial.train_loss
         assert ray_trial.failed == local_trial.failed == ""
     report = {
-        name: tuning.step_report("optimizer", grid, START, r, config.TrialConfig(1, 0, 0), 48)
+        name: tuning.step_report(
+            "optimizer", grid, START, r, config.TrialConfig(epochs=1, subset=0, val_subset=0, patience=0), 48
+        )
         for name, r in (("local", sequential), ("ray", on_ray))
     }
     for r in report.values():

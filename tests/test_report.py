@@ -8,7 +8,7 @@ from fashioncat.reporting import report
 TABLE1 = {
     "best": "resnet50v2",
     "architectures": {
-        name: {"val_accuracy": acc, "test_accuracy": acc, "paper_accuracy": 0.7, "fit_seconds": 80.0}
+        name: {"val_accuracy": acc, "paper_accuracy": 0.7, "fit_seconds": 80.0}
         for name, acc in (("vgg16", 0.21), ("resnet50v2", 0.66))
     },
 }
@@ -23,7 +23,7 @@ def test_table1_states_this_runs_configuration_and_the_papers_apart():
         " augmentation none; vgg16: learning_rate 0.0001."
     )
     assert lines[3].startswith("Paper: optimizer adam, initializer glorot_uniform, learning_rate 0.01,")
-    assert "| vgg16 | 21.0% | 21.0% | 70.0% | 80 |" in lines
+    assert "| vgg16 | 21.0% | 70.0% | 80 |" in lines
 
 
 def test_an_architecture_at_chance_is_explained_from_its_losses_and_only_that_one(tmp_path):

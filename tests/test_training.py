@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import fixtures
+import keras
 import numpy as np
 import pytest
 import yaml
 
 from fashioncat.config import Augment, Hyper
 from fashioncat.errors import FashionError
-from fashioncat.model import training
+from fashioncat.model import models, training
 from fashioncat.model.checkpoints import load_model
 from fashioncat.model.splits import load_splits
 
@@ -51,6 +54,40 @@ def test_same_parameters_give_identical_metrics_on_cpu(split_root):
     np.testing.assert_array_equal(first, second)
     assert result.history == again.history
     assert not (tmp_path / "one").exists()  # checkpoints are removed after success
+
+
+def test_prediction_batch_shrinks_with_the_image_and_does_not_change_the_probabilities():
+    assert [training.predict_batch(s) for s in (32, 64, 128, 224)] == [256, 256, 64, 32]
+    model = models.build("resnet50v2", 3, 32, HYPER)
+    images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(
+        training.probabilities(model, images), training.probabilities(model, images, 8), atol=1e-6
+    )
+
+
+def test_annealing_follows_the_tuned_decay_down_a_half_cosine_step_by_step():
+    hyper = dataclasses.replace(HYPER, learning_rate=0.01, decay=0.5)
+    assert type(models.schedule(hyper)) is models.EpochDecay
+    anneal = models.schedule(hyper, anneal=True, epochs=2, steps=4)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
+    anneal.set_model(model)
+    seen = []
+    for epoch in range(2):
+        anneal.on_epoch_begin(epoch)
+        for step in range(4):
+            anneal.on_train_batch_begin(step)
+            seen.append(float(model.optimizer.learning_rate.numpy()))
+    factors = [0.5 * (1 + math.cos(math.pi * t / 8)) for t in range(8)]
+    expected = [0.01 * 0.5 ** (t // 4) * f for t, f in enumerate(factors)]
+    np.testing.assert_allclose(seen, expected, rtol=1e-6)
+    assert seen[0] == pytest.approx(0.01) and seen[-1] < 0.01 * 0.5 * 0.05  # near zero at the last step
+    # a resumed run computes the same rate from the epoch and step alone
+    fresh = models.schedule(hyper, anneal=True, epochs=2, steps=4)
+    fresh.set_model(model)
+    fresh.on_epoch_begin(1)
+    fresh.on_train_batch_begin(2)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(expected[6])
 
 
 def test_corrupt_model_file_is_a_clear_error(tmp_path):

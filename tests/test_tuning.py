@@ -16,7 +16,7 @@ from fashioncat import config
 from fashioncat.config import Augment, Hyper
 from fashioncat.contracts import STEPS, Choice, read_choice, read_trial, write_choice
 from fashioncat.model import tuning
-from fashioncat.model.splits import load_splits, stratified_subset
+from fashioncat.model.splits import Splits, load_splits, stratified_subset
 from fashioncat.reporting import paper, report
 
 START = Choice(
@@ -163,7 +163,9 @@ def test_the_next_step_takes_the_choice_files_score_instead_of_training_it_again
     carried = second.trials[1]
     assert (carried.val_accuracy, carried.fit_seconds, carried.carried_from) == (0.6, None, "augmentation")
     assert second.reused == 1 and second.chosen == start and second.score["step"] == "augmentation"
-    m = tuning.step_report("initializer", grid, start, second, config.TrialConfig(1, 8, 0), 8)
+    m = tuning.step_report(
+        "initializer", grid, start, second, config.TrialConfig(epochs=1, subset=8, val_subset=0, patience=0), 8
+    )
     assert m["trials_run"] == 1
     lines = report.tuning_step("initializer", m)
     assert "| initializer glorot_uniform | 60.0% | 77.5% | – |" in lines
@@ -188,6 +190,22 @@ def test_stratified_subset_is_balanced_and_seeded():
     assert np.bincount(labels[picked]).tolist() == [10, 10, 10, 10]
     assert np.array_equal(picked, stratified_subset(labels, 40, seed=3))
     assert len(stratified_subset(labels, 0, seed=3)) == 100
+
+
+def test_trial_data_cuts_train_and_val_to_balanced_seeded_subsets():
+    labels = np.repeat(np.arange(4), 25)
+    images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
+    splits = Splits(list("abcd"), {}, {}, {})
+    for name in ("train", "val"):
+        splits.images[name], splits.labels[name], splits.paths[name] = images, labels, [str(i) for i in range(100)]
+    cut = tuning.trial_data(splits, 40, 3, val_subset=20)
+    assert np.bincount(cut.labels["train"]).tolist() == [10] * 4
+    assert np.bincount(cut.labels["val"]).tolist() == [5] * 4
+    # images, labels and paths stay aligned, and the same seed gives the same cut
+    assert [int(p) for p in cut.paths["val"]] == cut.images["val"].ravel().tolist()
+    assert (cut.labels["val"] == labels[cut.images["val"].ravel()]).all()
+    assert cut.digest() == tuning.trial_data(splits, 40, 3, val_subset=20).digest()
+    assert len(tuning.trial_data(splits, 40, 3).labels["val"]) == 100
 
 
 def test_choice_files_round_trip(tmp_path):

@@ -252,11 +252,12 @@ class TrialConfig:
 
     epochs: int
     subset: int  # training images per trial, stratified and seeded; 0 = the whole train split
+    val_subset: int  # validation images that score a trial, stratified and seeded; 0 = the whole val split
     patience: int  # >0: stop a trial when validation loss has not improved for this many epochs
 
     def check(self, key: str) -> None:
         _positive(self, key, "epochs")
-        _non_negative(self, key, "subset", "patience")
+        _non_negative(self, key, "subset", "val_subset", "patience")
 
 
 @dataclass(frozen=True)
@@ -361,6 +362,7 @@ class FinalConfig:
     epochs: int
     patience: int
     batch_size: int  # its own: on 2 cores a larger batch trains more images per second
+    anneal: bool  # the tuned rate also falls along a half cosine to 0 over the run (models.CosineAnneal)
 
     def check(self, key: str) -> None:
         _positive(self, key, "epochs", "batch_size")

@@ -9,6 +9,7 @@ raw 0-255 RGB images and needs no separate preprocessing step.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import keras
 import tensorflow as tf
@@ -130,3 +131,33 @@ class EpochDecay(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self.model.optimizer.learning_rate.assign(self.learning_rate * self.decay**epoch)
+
+
+class CosineAnneal(EpochDecay):
+    """EpochDecay's rate, scaled step by step along a half cosine: 1 at the first step, near 0 at the last.
+
+    A short training at a still-high rate ends wherever its last steps left it; annealing
+    ends it in a minimum. The factor depends on the epoch and the step within it alone,
+    so, like EpochDecay, it holds on resume.
+    """
+
+    def __init__(self, learning_rate: float, decay: float, *, epochs: int, steps: int):
+        super().__init__(learning_rate, decay)
+        self.epochs, self.steps, self.epoch = epochs, steps, 0
+
+    def rate(self, epoch: int, step: int) -> float:
+        done = (epoch * self.steps + step) / (self.epochs * self.steps)
+        return self.learning_rate * self.decay**epoch * 0.5 * (1 + math.cos(math.pi * done))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.rate(self.epoch, batch))
+
+
+def schedule(hyper: Hyper, *, anneal: bool = False, epochs: int = 0, steps: int = 0) -> EpochDecay:
+    """The learning-rate callback of a training: the tuned per-epoch decay, annealed over `epochs` if asked."""
+    if anneal:
+        return CosineAnneal(hyper.learning_rate, hyper.decay, epochs=epochs, steps=steps)
+    return EpochDecay(hyper.learning_rate, hyper.decay)

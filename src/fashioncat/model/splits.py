@@ -49,10 +49,14 @@ def stratified_subset(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 def with_train_subset(splits: Splits, size: int, seed: int, names=("train", "val", "test")) -> Splits:
     """`splits` (those in `names`) with train cut to a stratified, seeded subset of `size` images (0: all)."""
-    keep = stratified_subset(splits.labels["train"], size, seed)
+    return with_subsets(splits, {"train": size}, seed, names)
+
+
+def with_subsets(splits: Splits, sizes: dict[str, int], seed: int, names=("train", "val", "test")) -> Splits:
+    """`splits` (those in `names`), each split named in `sizes` cut to a stratified, seeded subset (0: all)."""
     out = Splits(splits.classes, {}, {}, {})
     for name in names:
-        rows = keep if name == "train" else np.arange(len(splits.labels[name]))
+        rows = stratified_subset(splits.labels[name], sizes.get(name, 0), seed)
         out.images[name] = splits.images[name][rows]
         out.labels[name] = splits.labels[name][rows]
         out.paths[name] = [splits.paths[name][i] for i in rows]

@@ -29,7 +29,7 @@ from fashioncat.contracts import Choice
 from fashioncat.io import read_json, write_json
 from fashioncat.model import evaluation, models, training
 from fashioncat.model.checkpoints import fingerprint
-from fashioncat.model.splits import Splits, train_val, with_train_subset
+from fashioncat.model.splits import Splits, train_val, with_subsets
 from fashioncat.reporting import paper
 
 
@@ -85,9 +85,9 @@ class _Strengths(keras.regularizers.Regularizer):
         self.l2.assign(hyper.l2 if hyper.regularizer in ("l2", "l1_l2") else 0.0)
 
 
-def trial_data(splits: Splits, subset: int, seed: int) -> Splits:
-    """The splits a step's trials use: a stratified subset of train (`subset` images; 0: all) and val."""
-    return with_train_subset(splits, subset, seed, names=("train", "val"))
+def trial_data(splits: Splits, subset: int, seed: int, val_subset: int = 0) -> Splits:
+    """The splits a step's trials use: stratified subsets of train (`subset` images) and val (`val_subset`); 0: all."""
+    return with_subsets(splits, {"train": subset, "val": val_subset}, seed, names=("train", "val"))
 
 
 class TrialRunner:
@@ -323,7 +323,7 @@ def search_step(
 
 def _runner(start: Choice, splits: Splits, *, tune: TuneConfig, train: TrainConfig, seed: int) -> TrialRunner:
     """The TrialRunner of `tune@*` and `tune_noise`: `start`'s architecture on the trial subset of `splits`."""
-    data = trial_data(splits, tune.trial.subset, seed)
+    data = trial_data(splits, tune.trial.subset, seed, tune.trial.val_subset)
     return TrialRunner(
         start.architecture,
         data,
@@ -352,7 +352,7 @@ def seed_spread(start: Choice, splits: Splits, *, tune: TuneConfig, train: Train
     runner = _runner(start, splits, tune=tune, train=train, seed=seed)
     seeds = [seed + i for i in range(tune.noise_seeds)]
     band = noise_band(start, runner, seeds, epochs=budget.epochs, patience=budget.patience)
-    return {**band, "trial_budget": {"epochs": budget.epochs, "subset": budget.subset, "patience": budget.patience}}
+    return {**band, "trial_budget": asdict(budget)}
 
 
 def _label(changes: dict) -> str:
