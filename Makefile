@@ -52,6 +52,7 @@ bench: $(STAMP)
 	python bench/train_overhead.py --results $(BENCH_ROWS)
 	python bench/train_overhead.py --augment --results $(BENCH_ROWS)
 	python bench/feed_rate.py --results $(BENCH_ROWS)
+	python bench/predict_batch.py --results $(BENCH_ROWS)
 	python bench/annotate_throughput.py --results $(BENCH_ROWS) || test $$? -eq 2
 	python bench/benchstats.py $(BENCH_ROWS) bench/results.md
 
