@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from fashioncat import config, stage
 from fashioncat.config import Hyper, Override
+from fashioncat.errors import FashionError
 from fashioncat.reporting import report
 
 TABLE1 = {
@@ -50,3 +56,15 @@ def test_the_band_budget_ignores_the_seed_and_where_work_runs_but_not_the_budget
     assert budget_digest(params) == budget_digest(moved)
     assert budget_digest(params) != budget_digest({**params, "tune": {**params["tune"], "trial": {"subset": 512}}})
     assert params["tune"]["executor"] == "local"  # the digest works on a copy
+
+
+def test_the_departures_read_only_params_the_report_stage_declares():
+    root = Path(__file__).resolve().parents[1]
+    cfg = config.load(root / "params.yaml")
+    declared = stage.declared_params("report", root / "dvc.yaml")
+    text = "\n".join(report.departures(config.Declared(cfg, declared, "report")))
+    assert "half cosine" in text and "1500 validation images" in text  # the default run's final.anneal, val_subset
+    # the guard is what makes this check bite: the same read with one key undeclared fails, naming it
+    fewer = [key for key in declared if key != "final.anneal"]
+    with pytest.raises(FashionError, match="reads params.yaml key final.anneal"):
+        report.departures(config.Declared(cfg, fewer, "report"))
