@@ -16,7 +16,7 @@ def main(args, cfg):
     model, result = training.train_model(
         choice.architecture,
         splits,
-        choice.hyper,
+        cfg.final.hyper(choice.hyper),
         choice.augment,
         image_size=cfg.train.image_size,
         batch_size=cfg.final.batch_size,
@@ -36,6 +36,7 @@ def main(args, cfg):
     return {
         **choice.as_dict(),
         **{f"val_{k}": v for k, v in val.items()},
+        "learning_rate": cfg.final.hyper(choice.hyper).learning_rate,
         "epochs": result.epochs,
         "diverged": result.diverged,
         "fit_seconds": round(result.fit_seconds, 1),

@@ -43,6 +43,7 @@ def test_repository_params_load(params):
         (lambda p: p["train"].update(deterministic="no"), "train.deterministic must be true or false"),
         (lambda p: p.update(datasets=[]), "datasets must be a non-empty mapping"),
         (lambda p: p["download"].update(deadline_s=0), "download.deadline_s must be positive"),
+        (lambda p: p["final"].update(learning_rate_scale=0), "final.learning_rate_scale must be positive"),
         (lambda p: p["download"].pop("deadline_s"), "missing key download.deadline_s"),
         (lambda p: p["download"].update(local_roots="/data"), "download.local_roots must be a list"),
         (
@@ -60,6 +61,14 @@ def test_bad_params_name_the_key(params, edit, message):
 def test_floats_accept_integers(params):
     params["download"]["timeout_s"] = 5
     assert write(params).download.timeout_s == 5.0
+
+
+def test_final_scales_only_the_tuned_learning_rate(params):
+    params["final"]["learning_rate_scale"] = 2
+    tuned = write(params).train.hyper
+    trained = write(params).final.hyper(tuned)
+    assert trained.learning_rate == 2 * tuned.learning_rate
+    assert {**vars(trained), "learning_rate": 0} == {**vars(tuned), "learning_rate": 0}
 
 
 def test_broken_yaml_names_the_line(params):

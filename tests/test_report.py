@@ -64,6 +64,7 @@ def test_the_departures_read_only_params_the_report_stage_declares():
     declared = stage.declared_params("report", root / "dvc.yaml")
     text = "\n".join(report.departures(config.Declared(cfg, declared, "report")))
     assert "half cosine" in text and "1500 validation images" in text  # the default run's final.anneal, val_subset
+    assert "the tuned learning rate times 2" in text  # final.learning_rate_scale
     # the guard is what makes this check bite: the same read with one key undeclared fails, naming it
     fewer = [key for key in declared if key != "final.anneal"]
     with pytest.raises(FashionError, match="reads params.yaml key final.anneal"):

@@ -362,11 +362,16 @@ class FinalConfig:
     epochs: int
     patience: int
     batch_size: int  # its own: on 2 cores a larger batch trains more images per second
+    learning_rate_scale: float  # the tuned rate was chosen at train.batch_size; a larger batch takes larger steps
     anneal: bool  # the tuned rate also falls along a half cosine to 0 over the run (models.CosineAnneal)
 
     def check(self, key: str) -> None:
-        _positive(self, key, "epochs", "batch_size")
+        _positive(self, key, "epochs", "batch_size", "learning_rate_scale")
         _non_negative(self, key, "patience")
+
+    def hyper(self, tuned: Hyper) -> Hyper:
+        """The tuned configuration with its learning rate scaled for this batch size."""
+        return dataclasses.replace(tuned, learning_rate=tuned.learning_rate * self.learning_rate_scale)
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,11 @@ def departures(cfg) -> list[str]:
         f" {grids.lr_regularizer.regularizer}, decays {grids.lr_decay.decay}.",
         f"- Final model: {cfg.final.epochs} epochs (paper: not stated) at batch {cfg.final.batch_size} (paper: 32)"
         + (
+            f", the tuned learning rate times {cfg.final.learning_rate_scale:g} (paper: as tuned)"
+            if cfg.final.learning_rate_scale != 1
+            else ""
+        )
+        + (
             f", stopping when validation loss has not improved for {cfg.final.patience} epochs and keeping the"
             " epoch with the lowest."
             if cfg.final.patience
