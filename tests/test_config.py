@@ -65,8 +65,9 @@ def test_floats_accept_integers(params):
 
 def test_final_scales_only_the_tuned_learning_rate(params):
     params["final"]["learning_rate_scale"] = 2
-    tuned = write(params).train.hyper
-    trained = write(params).final.hyper(tuned)
+    cfg = write(params)
+    tuned = cfg.train.hyper
+    trained = cfg.final.hyper(tuned)
     assert trained.learning_rate == 2 * tuned.learning_rate
     assert {**vars(trained), "learning_rate": 0} == {**vars(tuned), "learning_rate": 0}
 
