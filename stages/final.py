@@ -12,11 +12,12 @@ from fashioncat.reporting import plots
 
 def main(args, cfg):
     choice = read_choice(args.choice)
+    hyper = cfg.final.hyper(choice.hyper)
     splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
     model, result = training.train_model(
         choice.architecture,
         splits,
-        cfg.final.hyper(choice.hyper),
+        hyper,
         choice.augment,
         image_size=cfg.train.image_size,
         batch_size=cfg.final.batch_size,
@@ -36,7 +37,7 @@ def main(args, cfg):
     return {
         **choice.as_dict(),
         **{f"val_{k}": v for k, v in val.items()},
-        "learning_rate": cfg.final.hyper(choice.hyper).learning_rate,
+        "learning_rate": hyper.learning_rate,
         "epochs": result.epochs,
         "diverged": result.diverged,
         "fit_seconds": round(result.fit_seconds, 1),
