@@ -140,7 +140,6 @@ class TrialRunner:
                     layer.kernel.regularizer = self.strengths
         if self._optimizer != hyper.optimizer:
             training.compile_model(self._model, models.optimizer(hyper))
-            self._model.optimizer.build(self._model.trainable_variables)
             self._optimizer_state = [v.numpy() for v in self._model.optimizer.variables]
             self._optimizer = hyper.optimizer
         return self._model
