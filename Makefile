@@ -51,6 +51,7 @@ bench: $(STAMP)
 	python bench/input_pipeline.py --crop 64 --results $(BENCH_ROWS)
 	python bench/train_overhead.py --results $(BENCH_ROWS)
 	python bench/train_overhead.py --augment --results $(BENCH_ROWS)
+	python bench/first_step.py --results $(BENCH_ROWS)
 	python bench/feed_rate.py --results $(BENCH_ROWS)
 	python bench/predict_batch.py --results $(BENCH_ROWS)
 	python bench/annotate_throughput.py --results $(BENCH_ROWS) || test $$? -eq 2
