@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchstats  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
