@@ -1,5 +1,6 @@
-# Two commands: `make repro` (the default pipeline) and `make test` (lint, then every test).
+# Two commands: `make repro` (the default pipeline) and `make test` (lint, the docs build, then every test).
 # `make test-fast` skips the tests marked slow (dvc repro, git, npm, whole trainings).
+# `make docs` serves the documentation site (docs/) locally.
 # Both create .venv from requirements.txt once; later runs reuse it until
 # requirements.txt or pyproject.toml change, or the TensorFlow build changes.
 #
@@ -22,12 +23,12 @@ GPU_REQUIREMENTS := $(VENV)/requirements-gpu.txt
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: repro test test-fast lint bench clean-venv venv ls-venv report exps noise-band
+.PHONY: repro test test-fast lint docs docs-build bench clean-venv venv ls-venv report exps noise-band
 
 repro: $(STAMP)
 	dvc repro
 
-test: lint
+test: lint docs-build
 	python -m pytest -q
 
 test-fast: lint
@@ -36,6 +37,16 @@ test-fast: lint
 lint: $(STAMP)
 	ruff check .
 	ruff format --check .
+
+# `make docs`: the documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8000, rebuilt as you edit.
+# `make docs-build` builds it into .site/ with --strict: a broken link, a page left out of the
+# navigation or a missing included file (metrics/report.md's parts, bench/*.md) fails `make test`.
+# (Not --quiet: it hides the warnings that --strict counts, and the build then passes.)
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 mkdocs serve --dev-addr 127.0.0.1:8000
+
+docs-build: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict
 
 # `make bench`: every benchmark in interleaved rounds, then one table (figure, goal, verdict,
 # machine) printed and written to bench/results.md, from the rows in bench/results.jsonl.

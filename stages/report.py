@@ -10,7 +10,11 @@ from fashioncat.reporting import report
 
 def main(args, cfg):
     try:
-        text = report.markdown(Path(args.metrics_dir), cfg, Path(args.live_dir) if args.live_dir else None)
+        text = report.markdown(
+            Path(args.metrics_dir),
+            cfg,
+            *(Path(a) if a else None for a in (args.live_dir, args.final_live, args.label_issues)),
+        )
     except FileNotFoundError as exc:
         raise FashionError(f"{exc.filename}: missing (run `dvc repro` first)") from None
     write_text(args.out, text + "\n")
@@ -22,4 +26,6 @@ if __name__ == "__main__":
     p.add_argument("--metrics-dir", required=True, help="the pipeline's metrics folder")
     p.add_argument("--out", required=True, help="the report (Markdown)")
     p.add_argument("--live-dir", help="Table 1's dvclive folders (dvclive/train): why an architecture scored chance")
+    p.add_argument("--final-live", help="the final model's dvclive folder (dvclive/final): accuracy per epoch")
+    p.add_argument("--label-issues", help="the ranked likely label errors (label_issues.csv)")
     stage.run(main, p)

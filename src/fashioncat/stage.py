@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -13,7 +14,7 @@ import yaml
 
 from fashioncat import config
 from fashioncat.errors import FashionError
-from fashioncat.io import DISK_FULL, write_json
+from fashioncat.io import DISK_FULL, usable_cores, write_json
 
 
 def parser(description: str, *, dataset: bool = False, metrics: bool = True) -> argparse.ArgumentParser:
@@ -44,8 +45,8 @@ def run(
 ) -> None:
     """Parse arguments, load the validated config, call `main`; user errors become one line and exit 2.
 
-    When `main` returns a report, it goes to `--details` with the stage's wall time
-    added, and the report's `headline` keys (dotted paths; `*` matches any key at
+    When `main` returns a report, it goes to `--details` with the stage's wall time and
+    the machine it ran on added (timings compare only within one CPU kind), and the report's `headline` keys (dotted paths; `*` matches any key at
     its level; or a function of the arguments giving them) go to `--metrics`.
     """
     args = p.parse_args()
@@ -53,7 +54,7 @@ def run(
     try:
         report = main(args, _config_for_this_stage(args.params))
         if report is not None:
-            report = {**report, "stage_seconds": round(time.perf_counter() - started, 1)}
+            report = {**report, "stage_seconds": round(time.perf_counter() - started, 1), "machine": machine()}
             write_json(args.details, report)
             if args.metrics:
                 write_json(args.metrics, headline_of(report, headline(args) if callable(headline) else headline))
@@ -75,6 +76,23 @@ def run(
     except KeyboardInterrupt:
         print("interrupted: nothing partial was kept", file=sys.stderr)
         sys.exit(130)
+
+
+def machine() -> str:
+    """The CPU model and the cores this process may use, e.g. 'AMD EPYC (family 25, model 1), 2 cores'."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if not sep:
+                break  # the end of the first processor's block
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return f"{name}, {usable_cores()} cores"
 
 
 def headline_of(report: dict, keys: Sequence[str]) -> dict:

@@ -1,7 +1,12 @@
 """metrics/report.md: the paper's Tables 1-6 beside this run's values, readable on its own.
 
 Paper columns come from `paper`; ours from the stages' metrics files, so the
-report is regenerated whenever a result changes.
+report is regenerated whenever a result changes. Every sentence that states a
+result is computed from the file it describes.
+
+The report is also where the documentation site gets its figures of the committed
+run: each part sits between snippet markers (`<!-- --8<-- [start:NAME] -->`), and a
+page includes it as `--8<-- "metrics/report.md:NAME"`, so no page retypes a number.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from pathlib import Path
 
 from fashioncat.contracts import STEPS
 from fashioncat.io import read_json
-from fashioncat.reporting import paper
+from fashioncat.reporting import paper, run_summary
 
 TITLES = {
     "augmentation": "Table 2: image augmentation (each knob swept on its own, in order, best kept)",
@@ -27,10 +32,7 @@ def _pct(value) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-
+_table = run_summary.table
 
 CHANCE = 0.1  # ten classes, as in the embedded data and the paper
 
@@ -47,7 +49,7 @@ def at_chance(t1: dict, live_dir: Path | None) -> list[str]:
             f"{name} scored chance: after its last epoch its training loss was {last['train']['loss']:.2f} and its"
             f" validation loss {last['val']['loss']:.2f}, no lower than a uniform guess over ten classes"
             f" ({math.log(1 / CHANCE):.2f}) plus the kernel penalty, so it had not started to learn in this budget."
-            ' The README ("Training and Table 1") gives the `-S` that makes it learn.'
+            " The results page of the docs gives the `-S` that makes it learn."
         )
     return lines
 
@@ -63,6 +65,12 @@ def table1(t1: dict, hyper, overrides: dict, live_dir: Path | None = None) -> li
     per_architecture = "".join(
         f"; {name}: " + ", ".join(f"{k} {v}" for k, v in kv.items()) for name, kv in changes.items() if kv
     )
+    ranked = sorted(t1["architectures"].items(), key=lambda item: -item[1]["val_accuracy"])
+    gap = (
+        f" It leads {ranked[1][0]} by {100 * (ranked[0][1]['val_accuracy'] - ranked[1][1]['val_accuracy']):.1f} points."
+        if len(ranked) > 1
+        else ""
+    )
     return [
         "## Table 1: architectures",
         "",
@@ -71,7 +79,7 @@ def table1(t1: dict, hyper, overrides: dict, live_dir: Path | None = None) -> li
         "",
         *_table(["model", "val accuracy", "paper accuracy", "fit s"], rows),
         "",
-        f"Selected by validation accuracy: **{t1['best']}** (paper: resnet50v2).",
+        f"Selected by validation accuracy: **{t1['best']}** (paper: resnet50v2).{gap}",
         "",
         *[part for line in at_chance(t1, live_dir) for part in (line, "")],
     ]
@@ -172,8 +180,10 @@ def final(final_m: dict, evaluation: dict) -> list[str]:
     return [
         "## The final model (source test split)",
         "",
-        f"{final_m['architecture']} with the chosen configuration, {final_m['epochs']} epochs on the whole "
-        f"train split ({final_m['fit_seconds']:.0f} s); paper: {_pct(paper.FINAL_ACCURACY)} accuracy.",
+        f"{final_m['architecture']} with the chosen configuration, {final_m['epochs']} epochs on the whole train split"
+        f" at learning rate {final_m['learning_rate']:g} ({final_m['fit_seconds']:.0f} s of training); validation"
+        f" accuracy after the last epoch {_pct(final_m['val_accuracy'])}. Paper: {_pct(paper.FINAL_ACCURACY)} test"
+        " accuracy.",
         "",
         *_table(["metric", "this run"], rows),
         "",
@@ -188,6 +198,7 @@ def table6(summary: dict) -> list[str]:
                 f"{_pct(r[m])} / {_pct(r['paper_' + m])}"
                 for m in ("precision_macro", "recall_macro", "f1_macro", "accuracy")
             ),
+            r["epochs"] if r["epochs"] else "–",
             f"{r['fit_seconds']:.0f}",
         ]
         for name, r in summary["experiments"].items()
@@ -195,17 +206,43 @@ def table6(summary: dict) -> list[str]:
     return [
         "## Table 6: transfer to the target dataset (ours / paper)",
         "",
-        *_table(["experiment", "precision", "recall", "F1", "accuracy", "fit s"], rows),
+        *_table(["experiment", "precision", "recall", "F1", "accuracy", "epochs", "fit s"], rows),
         "",
         f"Time saved by fine-tuning the whole model instead of training from scratch: "
         f"{_pct(summary['time_saved'])} (paper {_pct(summary['paper_time_saved'])}); accuracy difference "
         f"{100 * summary['accuracy_gap']:+.1f} points (paper {100 * summary['paper_accuracy_gap']:+.1f}).",
+        f"By accuracy: {_order(summary, 'accuracy')} (paper: {_order(summary, 'paper_accuracy')}).",
         "",
     ]
 
 
-def departures(cfg) -> list[str]:
-    """Each place this run's parameters depart from the paper, with both values (a config or its Declared view)."""
+def _order(summary: dict, key: str) -> str:
+    """The experiments from least to most accurate by `key`, ties joined by '='."""
+    ranked = sorted(summary["experiments"].items(), key=lambda item: item[1][key])
+    text = ranked[0][0]
+    for (_, before), (name, r) in zip(ranked, ranked[1:]):
+        text += f" {'=' if r[key] == before[key] else '<'} {name}"
+    return text
+
+
+def _paper_rate_in_this_run(steps: dict[str, dict] | None) -> str:
+    """What Table 1's paper learning rate scored where this run's tuning tried it, in words ('' if it did not)."""
+    rate = paper.TABLE1_CONFIG["learning_rate"]
+    trials = [t for t in (steps or {}).get("lr_regularizer", {}).get("trials", []) if t.get("learning_rate") == rate]
+    scored = [t for t in trials if not t["failed"] and t["val_accuracy"] is not None]
+    if not trials:
+        return ""
+    best = max((t["val_accuracy"] for t in scored), default=None)
+    failed = len(trials) - len(scored)
+    said = f"; in this run's learning rate x regularizer step it scored at best {_pct(best)}" if scored else ""
+    return said + (f"; {failed} of its trials failed" if failed else "")
+
+
+def departures(cfg, steps: dict[str, dict] | None = None) -> list[str]:
+    """Each place this run's parameters depart from the paper, with both values (a config or its Declared view).
+
+    `steps`, the tuning steps' details, lets the Table 1 line say what the paper's rate scored here.
+    """
     train, trial, grids = cfg.train, cfg.tune.trial, cfg.tune.grids
     source, target = cfg.datasets["source"], cfg.datasets["target"]
     overrides = {name: {k: v for k, v in vars(o).items() if v is not None} for name, o in train.architectures.items()}
@@ -213,14 +250,15 @@ def departures(cfg) -> list[str]:
     return [
         "## How this run differs from the paper",
         "",
-        "Every departure is a parameter in `params.yaml`, commented with the paper's value.",
+        "Every departure but the batch-normalisation momentum is a parameter in `params.yaml`, commented with the"
+        " paper's value.",
         "",
         f"- Data: {source.per_class} images per class from the source and {target.per_class} from the target"
         f" (paper: 5,000 each), at {train.image_size} px (paper: 224). The embedded target departs from the source"
         f" look by `embedded.target_shift` = {cfg.embedded.target_shift} (1: full colour backgrounds and small"
         " garments, where the source model scores chance).",
-        f"- Table 1: learning rate {train.hyper.learning_rate} (paper: 0.01, which made VGG16's loss blow up and"
-        f" left the ResNets near chance here), L1 strength {train.hyper.l1} (paper: not given),"
+        f"- Table 1: learning rate {train.hyper.learning_rate} (paper: {paper.TABLE1_CONFIG['learning_rate']}"
+        f"{_paper_rate_in_this_run(steps)}), L1 strength {train.hyper.l1} (paper: not given),"
         f" {train.epochs} epoch(s) on {train.subset or 'all'} training images per architecture (paper: full"
         " training), batch normalisation momentum 0.9 (Keras: 0.99)."
         + (f" Per-architecture overrides: {overrides}." if overrides else ""),
@@ -258,21 +296,46 @@ def departures(cfg) -> list[str]:
     ]
 
 
-def markdown(metrics_dir: Path, cfg, live_dir: Path | None = None) -> str:
-    """The whole report from the metrics folder (and Table 1's curves in `live_dir`, when given)."""
+SECTIONS = (
+    "intro",
+    "data",
+    "table1",
+    "tuning",
+    "table5",
+    "final",
+    "epochs",
+    "table6",
+    "label_issues",
+    "time",
+    "departures",
+)
+
+
+def marked(name: str, lines: list[str]) -> list[str]:
+    """`lines` between the snippet markers that let a docs page include them as `metrics/report.md:<name>`."""
+    return [f"<!-- --8<-- [start:{name}] -->", *lines, f"<!-- --8<-- [end:{name}] -->", ""]
+
+
+def markdown(
+    metrics_dir: Path,
+    cfg,
+    live_dir: Path | None = None,
+    final_live: Path | None = None,
+    label_issues_csv: Path | None = None,
+) -> str:
+    """The whole report from the details folder (metrics/details) and the curves and lists beside it.
+
+    `live_dir`: Table 1's DVCLive folders (why an architecture scored chance); `final_live`: the
+    final model's (its accuracy per epoch); `label_issues_csv`: the ranked likely label errors.
+    Without one of them its part says so.
+    """
     d = Path(metrics_dir)
     steps = {s: read_json(d / "tune" / f"{s}.json") for s in STEPS}
-    lines = [
-        "# Tzikas et al., reproduced: the paper's tables beside this run",
-        "",
-        "Generated by `dvc repro report` from the files under `metrics/details/`; the paper's figures are copied from"
-        " the paper. Ours are validation accuracies for tuning trials and test-split figures elsewhere.",
-        "",
-    ]
-    lines += table1(read_json(d / "table1.json"), cfg.train.hyper, cfg.train.architectures, live_dir)
     noise = read_json(d / "tune" / "noise.json") if (d / "tune" / "noise.json").is_file() else None
+    reports = run_summary.stage_reports(d)
+    final_m = read_json(d / "final.json")
     above, counted = signal_share(steps)
-    lines += [
+    tuning = [
         "## Tuning (Tables 2-4)",
         "",
         f"{above} of {counted} scored trials reach 20% validation accuracy (chance: 10%; trials with the zeros"
@@ -280,10 +343,36 @@ def markdown(metrics_dir: Path, cfg, live_dir: Path | None = None) -> str:
         "",
     ]
     for step in STEPS:
-        lines += tuning_step(step, steps[step], noise)
-    final_m = read_json(d / "final.json")
-    lines += table5(final_m)
-    lines += final(final_m, read_json(d / "evaluate.json"))
-    lines += table6(read_json(d / "finetune" / "summary.json"))
-    lines += departures(cfg)
-    return "\n".join(lines)
+        tuning += tuning_step(step, steps[step], noise)
+    parts = {
+        "intro": [
+            "# Tzikas et al., reproduced: the paper's tables beside this run",
+            "",
+            "Generated by `dvc repro report` from the files under `metrics/details/`; the paper's figures are copied"
+            " from the paper. Table 1 and the tuning trials are scored on the source **validation** split, the final"
+            " model on the source **test** split, Table 6 on the target **test** split.",
+        ],
+        "data": ["## The data", "", *run_summary.data_section(reports)],
+        "table1": table1(read_json(d / "table1.json"), cfg.train.hyper, cfg.train.architectures, live_dir)[:-1],
+        "tuning": tuning[:-1],
+        "table5": table5(final_m)[:-1],
+        "final": final(final_m, read_json(d / "evaluate.json"))[:-1],
+        "epochs": [
+            "### The final model, epoch by epoch (accuracy)",
+            "",
+            *(run_summary.epochs_section(final_live) if final_live else ["No per-epoch curves were given."]),
+        ],
+        "table6": table6(read_json(d / "finetune" / "summary.json"))[:-1],
+        "label_issues": [
+            "## Likely label errors (source test split)",
+            "",
+            *(
+                run_summary.label_issues_section(read_json(d / "label_issues.json"), Path(label_issues_csv))
+                if label_issues_csv
+                else ["No list of label issues was given."]
+            ),
+        ],
+        "time": ["## Time", "", *run_summary.time_section(reports)],
+        "departures": departures(cfg, steps)[:-1],
+    }
+    return "\n".join(line for name in SECTIONS for line in marked(name, parts[name])).rstrip("\n")
