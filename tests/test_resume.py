@@ -8,6 +8,7 @@ models must be byte-identical and the reports equal but for timings.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -90,16 +91,21 @@ def checkpointed(root: Path, stage: str) -> bool:
     return (root / "ck/current/state.json").is_file()
 
 
-def run(root: Path, stage: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(ROOT / COMMANDS[stage][0]), *COMMANDS[stage][1:]]
-    done = subprocess.run(command, cwd=root, capture_output=True, text=True)
+def command_of(stage: str, code: Path = ROOT) -> list[str]:
+    return [sys.executable, str(code / COMMANDS[stage][0]), *COMMANDS[stage][1:]]
+
+
+def run(root: Path, stage: str, code: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    done = subprocess.run(command_of(stage, code), cwd=root, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
 
-def killed_then_rerun(root: Path, stage: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(ROOT / COMMANDS[stage][0]), *COMMANDS[stage][1:]]
-    first = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def killed(root: Path, stage: str, code: Path = ROOT, env: dict | None = None) -> None:
+    """Start the stage and SIGKILL it once it has saved part of its progress."""
+    first = subprocess.Popen(
+        command_of(stage, code), cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
     deadline = time.time() + 300
     while not checkpointed(root, stage) and first.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -107,6 +113,10 @@ def killed_then_rerun(root: Path, stage: str) -> subprocess.CompletedProcess:
     first.wait()
     assert checkpointed(root, stage), "the run should be killed part-way, after a checkpoint"
     assert not (root / "report.json").exists()
+
+
+def killed_then_rerun(root: Path, stage: str) -> subprocess.CompletedProcess:
+    killed(root, stage)
     return run(root, stage)
 
 
@@ -134,3 +144,23 @@ def test_killed_and_resumed_equals_uninterrupted(tmp_path, stage):
         assert curve == (straight / "live/plots/metrics/train/loss.tsv").read_text()
     assert report(resumed) == report(straight)
     assert not (resumed / "ck").exists()
+
+
+def test_a_one_byte_change_to_the_stages_code_deps_makes_the_rerun_start_from_scratch(tmp_path):
+    """A checkpoint is trusted only by the code that wrote it; the control run, unchanged, resumes."""
+    code = tmp_path / "code"
+    shutil.copytree(ROOT / "stages", code / "stages")
+    shutil.copytree(ROOT / "src", code / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    env = {**os.environ, "PYTHONPATH": str(code / "src")}  # the copy, not the installed package
+
+    control = project(tmp_path / "control")
+    killed(control, "train", code, env)
+    assert "resuming from epoch" in run(control, "train", code, env).stdout
+
+    changed = project(tmp_path / "changed")
+    killed(changed, "train", code, env)
+    with (code / "src/fashioncat/model/inputs.py").open("a", encoding="utf-8") as f:
+        f.write("\n")  # one byte in a module the train stage imports
+    rerun = run(changed, "train", code, env)
+    assert "resuming from epoch" not in rerun.stdout
+    assert json.loads((changed / "report.json").read_text())["resumed_from_epoch"] == 0

@@ -11,6 +11,8 @@ Imports inside functions count too: a lazy import still runs in the stage.
 from __future__ import annotations
 
 import ast
+import functools
+import hashlib
 import sys
 from pathlib import Path
 
@@ -55,6 +57,28 @@ def closure(script: Path, src: Path) -> set[Path]:
                     seen.add(found)
                     todo.append(found)
     return seen
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of the code this process runs: its main script and every library file that script can import.
+
+    Checkpoints carry it, so a run interrupted before a code change does not resume from
+    weights the old code trained (DVC reruns the stage, but would take the checkpoint).
+    Outside a script (an interactive session, a test runner) it covers the whole package.
+    """
+    src = Path(__file__).resolve().parents[1]
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    script = Path(main_file).resolve() if main_file else None
+    if script is not None and script.is_file() and script.suffix == ".py":
+        files = {script, *closure(script, src)}
+    else:
+        files = set((src / PACKAGE).rglob("*.py"))
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        name = path.relative_to(src).as_posix() if path.is_relative_to(src) else path.name
+        digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def main(argv: list[str]) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import keras
 
+from fashioncat.deps import code_digest
 from fashioncat.errors import FashionError
 from fashioncat.io import atomic_path, read_json, write_json
 
@@ -73,7 +74,7 @@ def save_checkpoint(folder: Path, model: keras.Model, state: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
     model.save(staging / MODEL_FILE)
-    write_json(staging / STATE_FILE, state)
+    write_json(staging / STATE_FILE, {**state, "code": code_digest()})
     current = folder / CURRENT
     retired = folder / f".retired-{staging.name}"
     if current.exists():
@@ -85,6 +86,10 @@ def save_checkpoint(folder: Path, model: keras.Model, state: dict) -> None:
 def read_checkpoint(folder: Path, fingerprint_: str) -> tuple[keras.Model | None, dict]:
     """The model and state of the checkpoint in `folder` if it belongs to the run `fingerprint_`.
 
+    The run is its parameters and data (`fingerprint_`) and the code that trains it
+    (`deps.code_digest`): a checkpoint saved before a change to the stage's code, even one
+    byte of it, is another run's, and training starts from scratch.
+
     A kill between the two renames of save_checkpoint leaves only a retired folder,
     which is as complete as any: it is taken back.
     """
@@ -95,7 +100,7 @@ def read_checkpoint(folder: Path, fingerprint_: str) -> tuple[keras.Model | None
             return None, {}
         os.rename(retired[-1], current)
     state = read_json(current / STATE_FILE)
-    if state.pop("fingerprint", None) != fingerprint_:
+    if state.pop("fingerprint", None) != fingerprint_ or state.pop("code", None) != code_digest():
         shutil.rmtree(folder)  # another configuration's leftovers
         return None, {}
     return load_model(current / MODEL_FILE), state

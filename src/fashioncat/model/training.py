@@ -234,6 +234,7 @@ def train_model(
         min_delta,
         asdict(engine),
         anneal,
+        distribute,
     )
     return fit(
         model,

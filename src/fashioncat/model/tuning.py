@@ -26,6 +26,7 @@ from keras import ops
 
 from fashioncat.config import DEFAULT_ENGINE, Engine, Hyper, TrainConfig, TuneConfig
 from fashioncat.contracts import Choice
+from fashioncat.deps import code_digest
 from fashioncat.io import read_json, write_json
 from fashioncat.model import evaluation, models, training
 from fashioncat.model.checkpoints import fingerprint
@@ -198,7 +199,8 @@ def _key(choice: Choice) -> str:
 class Memo:
     """Finished trials by configuration, kept on disk so an interrupted step resumes where it stopped.
 
-    The file is only trusted when its fingerprint (data, budget, seed) matches.
+    The file is only trusted when its fingerprint (data, budget, seed) matches and it was
+    written by the same code (`deps.code_digest`).
     """
 
     def __init__(self, path: Path, fingerprint: str):
@@ -206,7 +208,7 @@ class Memo:
         self.trials: dict[str, dict] = {}
         if self.path.is_file():
             saved = read_json(self.path)
-            if saved.get("fingerprint") == fingerprint:
+            if saved.get("fingerprint") == fingerprint and saved.get("code") == code_digest():
                 self.trials = saved["trials"]
 
     def get(self, choice: Choice) -> dict | None:
@@ -214,7 +216,7 @@ class Memo:
 
     def put(self, choice: Choice, trial: Trial) -> None:
         self.trials[_key(choice)] = asdict(trial)
-        write_json(self.path, {"fingerprint": self.fingerprint, "trials": self.trials})
+        write_json(self.path, {"fingerprint": self.fingerprint, "code": code_digest(), "trials": self.trials})
 
     def carry(self, choice: Choice, score: dict | None) -> None:
         """Take an earlier step's `score` of `choice` if it was measured under this memo's fingerprint.
