@@ -50,8 +50,8 @@ docs-build: $(STAMP)
 
 # `make bench`: every benchmark in interleaved rounds, then one table (figure, goal, verdict,
 # machine) printed and written to bench/results.md, from the rows in bench/results.jsonl.
-# The annotation benchmark refuses to run without the bundle (exit 2: `dvc repro bundle`
-# first); its row then says "not measured" and the others still run. About 20 minutes on
+# The annotation, export and serve benchmarks refuse to run without the bundle (exit 2: `dvc repro
+# bundle` first); their rows then say "not measured" and the others still run. About 20 minutes on
 # 2 cores: run it on an otherwise idle machine, or the verdicts turn "unresolved".
 BENCH_ROWS := bench/results.jsonl
 bench: $(STAMP)
@@ -66,6 +66,8 @@ bench: $(STAMP)
 	python bench/feed_rate.py --results $(BENCH_ROWS)
 	python bench/predict_batch.py --results $(BENCH_ROWS)
 	python bench/annotate_throughput.py --results $(BENCH_ROWS) || test $$? -eq 2
+	python bench/export.py --results $(BENCH_ROWS) || test $$? -eq 2
+	python bench/serve.py --results $(BENCH_ROWS) || test $$? -eq 2
 	python bench/benchstats.py $(BENCH_ROWS) bench/results.md
 
 # The CPU build; the uninstall line appears only where the GPU build was installed before.
@@ -122,6 +124,7 @@ exps: $(STAMP)
 	@dvc exp show --no-pager --only-changed --md
 
 # `make noise-band REVS="HEAD seed2022"`: the seed-noise band from runs differing only in seed
-# (see README, "Seed noise"); it writes metrics/noise_band.json.
+# (docs/reproducibility.md, "The noise band"); it writes metrics/noise_band.json and the table
+# the docs include, metrics/noise_band.md.
 noise-band: $(STAMP)
 	python -m fashioncat.reporting.noise_band $(REVS)

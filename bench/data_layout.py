@@ -22,7 +22,7 @@ the wall time of one command (its Python start-up included); with `--rounds` > 1
 alternate order by round and the median is shown.
 
 At 224 px an image has 49x the pixels; `--size 224 --images 5000` measures a tenth of the
-paper's 50,000 at that size (README, "Data at scale").
+paper's 50,000 at that size (docs/scaling.md, "Data at scale").
 
 One-off command timings with no goal do not fit bench/results.jsonl's rows (figure, goal,
 verdict), so the table is printed and written to `--out` as Markdown.

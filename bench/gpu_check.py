@@ -55,6 +55,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fashioncat import paper  # no TensorFlow: the paper's grids give the workload
+
 ROOT = Path(__file__).resolve().parents[1]
 ARCHITECTURE = "resnet50v2"
 SEED = 2021
@@ -77,6 +79,14 @@ class Rates:
         return Rates(self.train / slots, self.val / slots)
 
 
+def paper_rounds(grids: dict) -> tuple[int, ...]:
+    """Trials trained per tuning round: the augmentation sweep's first knob in full, each later knob
+    less the value the current best already has; then every other step's whole product."""
+    knobs = list(grids["augmentation"].values())
+    rounds = [len(knobs[0])] + [len(values) - 1 for values in knobs[1:]]
+    return tuple(rounds + [math.prod(len(v) for v in grids[step].values()) for step in list(grids)[1:]])
+
+
 @dataclass(frozen=True)
 class Workload:
     """The paper-scale pipeline, as config/profiles/paper.yaml sets it up (tests/test_gpu_check.py checks the counts).
@@ -85,10 +95,11 @@ class Workload:
     7,500 validation images each; every training runs `epochs` epochs of the training images,
     each followed by a validation pass.
 
-    Tuning rounds, in trials trained: the augmentation sweep (Table 2) is one round per knob,
-    4 + 4 + 4 + 2 values, but rounds 2-4 each meet the current best again, which the memo does
-    not retrain (4, 3, 3, 1); then initializer 6, optimizer 5, learning rate x regularizer 3 x 3,
-    learning rate x decay 3 x 3. That is 40 trainings (43 grid points).
+    Tuning rounds, in trials trained, from the paper's grids (fashioncat/paper.py): the
+    augmentation sweep (Table 2) is one round per knob, 4 + 4 + 4 + 2 values, but rounds 2-4 each
+    meet the current best again, which the memo does not retrain (4, 3, 3, 1); then initializer 6,
+    optimizer 5, learning rate x regularizer 3 x 3, learning rate x decay 3 x 3. That is 40
+    trainings (43 grid points).
     """
 
     classes: int = 10
@@ -98,7 +109,7 @@ class Workload:
     val_fraction: float = 0.15
     table1: int = 3  # train@{vgg16,resnet50,resnet50v2}; all counted at ResNet50V2's rate
     noise: int = 3  # tune_noise: tune.noise_seeds trainings of the starting configuration, sequential
-    tuning_rounds: tuple[int, ...] = (4, 3, 3, 1, 6, 5, 9, 9)
+    tuning_rounds: tuple[int, ...] = field(default_factory=lambda: paper_rounds(paper.GRIDS))
     final: int = 1
     transfer: int = 3  # last_layer, whole_model, scratch on the target; benchmark trains nothing
 
@@ -418,7 +429,7 @@ def main() -> None:
     if not gpus and not args.cpu:
         print("no GPU: nothing to measure (TensorFlow lists no GPU; --cpu runs the code path at a toy size)")
         if shutil.which("nvidia-smi") and subprocess.run(["nvidia-smi", "-L"], capture_output=True).returncode == 0:
-            print("but nvidia-smi lists one: is this TensorFlow the CPU build? (`make venv TF_BUILD=gpu`, README)")
+            print("but nvidia-smi lists one: is this TensorFlow the CPU build? (`make venv TF_BUILD=gpu`, docs)")
         print(f"on a GPU machine this measures {ARCHITECTURE} at {args.size} px, batch {args.batch}, images/s of:")
         for label, _ in configurations(2, False):
             only = " (only with more than one GPU)" if "all 2 GPUs" in label else ""

@@ -1,9 +1,10 @@
-"""Stage `bundle`: the final model and its preprocessing settings as a folder users copy to annotate images."""
+"""Stage `bundle`: the final model and its preprocessing settings as a folder users copy to annotate images,
+with the model also as SavedModel and TFLite (float32, int8 calibrated on the training split)."""
 
 from pathlib import Path
 
 from fashioncat import stage
-from fashioncat.annotate import bundle
+from fashioncat.annotate import bundle, export
 
 
 def main(args, cfg):
@@ -16,6 +17,7 @@ def main(args, cfg):
         crop_size=cfg.crop.size,
         fit=cfg.crop.fit,
     )
+    exported = export.add_to_bundle(args.out, Path(args.classes).parent)  # train.csv calibrates, test.csv measures
     size = (Path(args.out) / bundle.MODEL_FILE).stat().st_size
     return {
         "bundle": args.out,
@@ -23,6 +25,7 @@ def main(args, cfg):
         "image_size": settings.image_size,
         "model_mb": round(size / 1e6, 1),
         "source_sha256": settings.source["sha256"],
+        "export": exported,
     }
 
 

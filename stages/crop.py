@@ -13,7 +13,7 @@ def main(args, cfg):
     dataset = cfg.dataset(args.dataset)
     classmap = load_classmap(dataset.classes)
     raw, out = Path(args.raw), Path(args.out)
-    parsed = datasets.read(dataset.format, raw, classmap)
+    parsed = datasets.read(dataset.format, raw, classmap, dataset.reader_options(f"datasets.{args.dataset}"))
     with atomic_dir(out) as tmp:
         rows, lost = crop.crop_all(
             parsed.records,

@@ -12,6 +12,8 @@ def main(args, cfg):
     location, out = Path(dataset.location), Path(args.out)
     if dataset.format == "deepfashion":
         report = download.deepfashion_tree(location, out)
+    elif dataset.format != "imaterialist":  # coco, deepfashion2, imagefolder, csv: a folder or archive, copied whole
+        report = download.dataset_tree(dataset.format, location, out)
     else:
         classmap = load_classmap(dataset.classes)
         report = download.imaterialist_images(location, out, classmap, cfg.download, cfg.seed)

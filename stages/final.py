@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fashioncat import stage
+from fashioncat import spec, stage
 from fashioncat.contracts import read_choice
 from fashioncat.model import training
 from fashioncat.model.checkpoints import save_model
@@ -12,24 +12,9 @@ from fashioncat.reporting import plots
 
 def main(args, cfg):
     choice = read_choice(args.choice)
-    hyper = cfg.final.hyper(choice.hyper)
+    trained = spec.final(cfg, choice)
     splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
-    model, result = training.train_model(
-        choice.architecture,
-        splits,
-        hyper,
-        choice.augment,
-        image_size=cfg.train.image_size,
-        batch_size=cfg.final.batch_size,
-        epochs=cfg.final.epochs,
-        patience=cfg.final.patience,
-        seed=cfg.seed,
-        checkpoints=Path(args.checkpoints),
-        live_dir=Path(args.live),
-        distribute=cfg.train.distribute,
-        engine=cfg.train.engine(),
-        anneal=cfg.final.anneal,
-    )
+    model, result = training.train_model(trained, splits, checkpoints=Path(args.checkpoints), live_dir=Path(args.live))
     val = training.scores(model, splits, names=("val",))["val"]
     save_model(model, args.model)
     accuracy = {name: result.history[key] for name, key in (("train", "accuracy"), ("val", "val_accuracy"))}
@@ -37,7 +22,7 @@ def main(args, cfg):
     return {
         **choice.as_dict(),
         **{f"val_{k}": v for k, v in val.items()},
-        "learning_rate": hyper.learning_rate,
+        "learning_rate": trained.hyper.learning_rate,
         "epochs": result.epochs,
         "diverged": result.diverged,
         "fit_seconds": round(result.fit_seconds, 1),

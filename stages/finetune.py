@@ -4,15 +4,14 @@ benchmark (as is), last_layer (only the classifier trained), whole_model (all la
 tuned weights) or scratch (the tuned configuration from random weights); see fashioncat.model.transfer.
 """
 
-import shutil
 from pathlib import Path
 
-from fashioncat import stage
-from fashioncat.contracts import EXPERIMENTS, TABLE6_METRICS, read_choice
+from fashioncat import spec, stage
+from fashioncat.contracts import EXPERIMENTS, read_choice
 from fashioncat.errors import FashionError
-from fashioncat.io import atomic_path, read_json
-from fashioncat.model import evaluation, transfer
-from fashioncat.model.checkpoints import load_model, save_model
+from fashioncat.io import read_json
+from fashioncat.model import evaluation, transfer, transfer_outputs
+from fashioncat.model.checkpoints import load_model
 from fashioncat.model.splits import load_splits
 from fashioncat.reporting import plots
 
@@ -25,12 +24,9 @@ def main(args, cfg):
     setup = transfer.Setup(
         choice,
         cfg.finetune,
-        cfg.train.batch_size,
-        cfg.seed,
+        spec.scratch(cfg, choice, source.input_shape[1]),
         Path(args.checkpoints),
         Path(args.live) if args.live and args.experiment != "benchmark" else None,
-        distribute=cfg.train.distribute,
-        engine=cfg.train.engine(),
     )
     outcome = transfer.run_experiment(args.experiment, source, read_json(args.source_classes), target, setup)
     y_true = target.labels["test"]
@@ -40,33 +36,13 @@ def main(args, cfg):
         args.confusion_png,
         f"Table 6, {args.experiment}: target test split",
     )
-    _write_model(args, outcome["model"])
-    if args.live and args.experiment == "benchmark":
-        _benchmark_live(args.live, outcome)
+    transfer_outputs.write(
+        outcome,
+        source=Path(args.model),
+        model_path=Path(args.out_model) if args.out_model else None,
+        live=Path(args.live) if args.live else None,
+    )
     return {"model": args.model, **transfer.report(outcome)}
-
-
-def _write_model(args, model) -> None:
-    """Trained experiments save theirs; the benchmark, when asked, copies the source file byte for byte
-    (DVC then caches one object for both, and every finetune@ stage has the same outputs)."""
-    if not args.out_model:
-        return
-    if model is None:
-        with atomic_path(args.out_model) as tmp:
-            shutil.copyfile(args.model, tmp)
-    else:
-        save_model(model, args.out_model)
-
-
-def _benchmark_live(folder: str, outcome: dict) -> None:
-    """No curves without training: the benchmark's dvclive folder holds its test scores only."""
-    from dvclive import Live
-
-    shutil.rmtree(folder, ignore_errors=True)
-    live = Live(folder, dvcyaml=None, save_dvc_exp=False, report=None)
-    for key in TABLE6_METRICS:
-        live.log_metric(f"test/{key}", outcome[key], plot=False)
-    live.end()
 
 
 def _check(args) -> None:

@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from fashioncat import stage
+from fashioncat import paper, stage
 from fashioncat.contracts import EXPERIMENTS
 from fashioncat.errors import FashionError
 from fashioncat.io import read_json
-from fashioncat.reporting import paper, plots
+from fashioncat.reporting import plots
 from fashioncat.reporting.finetune_summary import summary
 
 

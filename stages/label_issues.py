@@ -3,6 +3,7 @@ the same images as Label Studio review tasks."""
 
 from fashioncat import stage
 from fashioncat.annotate import label_issues
+from fashioncat.reporting import plots
 
 
 def main(args, cfg):
@@ -13,6 +14,7 @@ def main(args, cfg):
         args.png,
         filter_by=cfg.label_issues.filter_by,
         sheet=cfg.label_issues.sheet,
+        draw=plots.contact_sheet_png,
         tasks_path=args.tasks,
     )
 

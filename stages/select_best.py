@@ -5,9 +5,8 @@ Also writes the configuration the tuning search starts from: the winner with Tab
 
 from pathlib import Path
 
-from fashioncat import stage
+from fashioncat import select_best, stage
 from fashioncat.contracts import Choice, write_choice
-from fashioncat.model import select_best
 from fashioncat.reporting import plots
 
 

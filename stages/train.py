@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from fashioncat import stage
+from fashioncat import spec, stage
 from fashioncat.model import training
 from fashioncat.model.checkpoints import save_model
 from fashioncat.model.splits import load_splits, with_train_subset
@@ -14,19 +14,7 @@ def main(args, cfg):
     names = ("train", "val")
     splits = with_train_subset(load_splits(args.split, settings.image_size, names), settings.subset, cfg.seed, names)
     model, result = training.train_model(
-        args.arch,
-        splits,
-        settings.hyper_for(args.arch),
-        settings.augment,
-        image_size=settings.image_size,
-        batch_size=settings.batch_size,
-        epochs=settings.epochs_for(args.arch),
-        patience=settings.patience,
-        seed=cfg.seed,
-        checkpoints=Path(args.checkpoints),
-        live_dir=Path(args.live),
-        distribute=settings.distribute,
-        engine=settings.engine(),
+        spec.table1(cfg, args.arch), splits, checkpoints=Path(args.checkpoints), live_dir=Path(args.live)
     )
     report = training.scores(model, splits, names=("val",))
     save_model(model, args.model)

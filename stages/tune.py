@@ -11,14 +11,14 @@ from pathlib import Path
 
 from fashioncat import stage
 from fashioncat.contracts import STEPS, read_choice, read_trial, write_choice
-from fashioncat.model import tuning
+from fashioncat.model.search import search_step
 from fashioncat.model.splits import load_splits
 from fashioncat.reporting import plots
 
 
 def main(args, cfg):
     splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
-    result, report = tuning.search_step(
+    result, report = search_step(
         args.step,
         read_choice(args.start),
         splits,

@@ -1,19 +1,20 @@
-"""Stage `tune_noise`: the seed-to-seed spread of one tuning trial, the noise band every step's pick is read against.
+"""Stage `tune_noise`: the seed spread of one tuning trial, which every step's pick is read against.
 
 Trains the search's starting configuration at the trial budget once per seed in
 `tune.noise_seeds` (the pipeline's `seed` and the ones after it) and reports the
-validation accuracies, their spread and standard deviation.
+validation accuracies, their spread and standard deviation (model/seed_spread.py).
+The noise band across whole runs is another measure (reporting/noise_band.py).
 """
 
 from fashioncat import stage
 from fashioncat.contracts import read_choice
-from fashioncat.model import tuning
+from fashioncat.model.seed_spread import seed_spread
 from fashioncat.model.splits import load_splits
 
 
 def main(args, cfg):
     splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
-    return tuning.seed_spread(read_choice(args.start), splits, tune=cfg.tune, train=cfg.train, seed=cfg.seed)
+    return seed_spread(read_choice(args.start), splits, tune=cfg.tune, train=cfg.train, seed=cfg.seed)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,12 @@ TensorFlow's, so the test runs this script with .venv-ls/bin/python, one step pe
               -> {project, tasks: [{id, data, predictions: [{model_version, score, result}]}]}
     annotate  {url, token, answers: [{task, label, from_name, to_name}]}  -> {annotations: [id, ...]}
     export    {url, token, project, out}  -> {tasks: n}; out is the project's JSON export
+    connect   {url, token, project, backend}  -> {ml, state}: the ML backend at `backend` connected,
+              "Use predictions to prelabel tasks" on
+    open      {url, token, tasks: [id, ...]}  -> {tasks: [{id, data, predictions}]}: each task read as the
+              labelling screen reads it (GET /api/tasks/<id>/), which asks the backend when it has no prediction
+    retrieve  {url, token, project}  -> {tasks: [...]}: the Data Manager's "Retrieve predictions" on every
+              task, then every task with its predictions
 
 `storage` is the folder the images are in, below LOCAL_FILES_DOCUMENT_ROOT: Label Studio
 serves a local file only to a project with a local-files storage that contains it.
@@ -72,7 +78,41 @@ def export(request: dict) -> dict:
     return {"tasks": len(json.loads(data))}
 
 
-STEPS = {"setup": setup, "annotate": annotate, "export": export}
+def connect(request: dict) -> dict:
+    ls = client(request)
+    ml = ls.ml.create(url=request["backend"], project=request["project"], title="fashioncat", is_interactive=False)
+    ls.projects.update(request["project"], evaluate_predictions_automatically=True)
+    return {"ml": ml.id, "state": str(ls.ml.get(ml.id).state)}
+
+
+def _with_predictions(ls: LabelStudio, task) -> dict:
+    predictions = ls.predictions.list(task=task.id)
+    return {
+        "id": task.id,
+        "data": task.data,
+        "predictions": [{"model_version": p.model_version, "score": p.score, "result": p.result} for p in predictions],
+    }
+
+
+def open_tasks(request: dict) -> dict:
+    ls = client(request)
+    return {"tasks": [_with_predictions(ls, ls.tasks.get(str(i))) for i in request["tasks"]]}
+
+
+def retrieve(request: dict) -> dict:
+    ls = client(request)
+    ls.actions.create(id="retrieve_tasks_predictions", project=request["project"], selected_items={"all": True})
+    return {"tasks": [_with_predictions(ls, t) for t in ls.tasks.list(project=request["project"])]}
+
+
+STEPS = {
+    "setup": setup,
+    "annotate": annotate,
+    "export": export,
+    "connect": connect,
+    "open": open_tasks,
+    "retrieve": retrieve,
+}
 
 if __name__ == "__main__":
     step, request_file = sys.argv[1:3]

@@ -108,8 +108,10 @@ def test_bundle_problems_name_the_file(made, tmp_path):
     (broken / "bundle.json").write_text('{\n  "format": 2,\n  "classes": [oops]\n}')
     with pytest.raises(FashionError, match=r"bundle.json:3: not valid JSON"):
         bundle.load(broken)
-    (broken / "bundle.json").write_text((made / "annotator" / "bundle.json").read_text())
     (broken / "model.keras").write_bytes(b"not a zip archive")
+    settings = json.loads((made / "annotator" / "bundle.json").read_text())
+    bound = {**settings, "binding": bundle.binding(broken / "model.keras", settings["classes"])}
+    (broken / "bundle.json").write_text(json.dumps(bound))  # bound to the broken bytes: Keras gets to read them
     with pytest.raises(FashionError, match="model.keras: not a readable Keras model"):
         bundle.load(broken)
     (tmp_path / "four.json").write_text(json.dumps(CLASSES + ["extra"]))
@@ -123,6 +125,62 @@ def test_bundle_problems_name_the_file(made, tmp_path):
             crop_size=64,
             fit="pad",
         )
+
+
+@pytest.mark.parametrize(
+    "classes,message",
+    [
+        (["red", "green", "red"], "key 'classes': class 'red' is listed twice (entries 0 and 2)"),
+        (["red", 7, "blue"], "key 'classes': entry 1 must be a class name (non-empty text), not 7"),
+        (["red", None, "blue"], "key 'classes': entry 1 must be a class name (non-empty text), not None"),
+        (["red", ["green"], "blue"], "key 'classes': entry 1 must be a class name (non-empty text), not ['green']"),
+        (["red", " ", "blue"], "key 'classes': entry 1 must be a class name (non-empty text), not ' '"),
+    ],
+)
+def test_a_bundle_whose_class_list_is_not_one_name_per_output_is_refused_before_the_model_loads(
+    made, tmp_path, classes, message
+):
+    """Issue 33: duplicates and non-strings were accepted, and the model was loaded before the binding was checked."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "model.keras").write_bytes(b"not a zip archive")  # Keras would fail on it: it must never get there
+    settings = json.loads((made / "annotator" / "bundle.json").read_text())
+    (folder / "bundle.json").write_text(json.dumps({**settings, "classes": classes}))
+    with pytest.raises(FashionError) as info:
+        bundle.load(folder)
+    assert str(info.value) == f"{folder / 'bundle.json'}: {message}"
+    (tmp_path / "classes.json").write_text(json.dumps(classes))  # making a bundle checks them too, before Keras
+    with pytest.raises(FashionError) as info:
+        bundle.write(
+            folder / "model.keras",
+            tmp_path / "classes.json",
+            tmp_path / "b",
+            image_size=32,
+            margin=0,
+            crop_size=64,
+            fit="pad",
+        )
+    in_list = message.replace("key 'classes'", "class list")
+    assert str(info.value) == f"{tmp_path / 'classes.json'}: {in_list}"
+    assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("value", ["", "abc", "A" * 64, "0" * 63, "0" * 64 + "\n"])
+def test_a_bundle_whose_binding_is_not_a_digest_is_refused_naming_the_key(made, tmp_path, value):
+    folder = tmp_path / "bundle"
+    shutil.copytree(made / "annotator", folder)
+    settings = json.loads((folder / "bundle.json").read_text())
+    (folder / "bundle.json").write_text(json.dumps({**settings, "binding": value}))
+    with pytest.raises(FashionError, match=r"bundle.json: key 'binding' must be a SHA-256 digest \(64 hex digits\)"):
+        bundle.load(folder)
+
+
+def test_a_bundle_whose_model_is_not_its_own_is_refused_without_loading_it(made, tmp_path):
+    folder = tmp_path / "bundle"
+    shutil.copytree(made / "annotator", folder)
+    (folder / "model.keras").write_bytes(b"not a zip archive")  # loading it would say "not a readable Keras model"
+    with pytest.raises(FashionError, match="bundle.json: its classes and model.keras are not the pair"):
+        bundle.load(folder)
 
 
 # ---- preprocessing ------------------------------------------------------------------------------------------
@@ -276,8 +334,9 @@ def test_a_truncated_model_in_the_bundle_is_one_line_and_no_output(made, photos,
     )
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
-    assert lines[-1].startswith(f"error: {damaged / 'model.keras'}: not a readable Keras model"), done.stderr
-    assert "Traceback" not in done.stderr and not out.exists()
+    # the binding catches it before Keras reads the file
+    assert lines[-1].startswith(f"error: {damaged / 'bundle.json'}: its classes and model.keras are not the pair")
+    assert "model.keras damaged" in lines[-1] and "Traceback" not in done.stderr and not out.exists()
 
 
 def test_resuming_with_a_bundle_of_other_classes_is_refused(made, photos, tmp_path, capsys):
@@ -358,6 +417,57 @@ def test_label_studio_tasks_and_config_match_and_skip_unreadable_images(made, ph
     image = json.loads(local.read_text())[0]["data"]["image"]
     assert image.startswith("/data/local-files/?d=") and not image.startswith("/data/local-files/?d=/")
     assert annotate(made, str(photos), "--out", str(local), "--resume") == 2
+
+
+def test_image_root_url_refuses_an_image_path_with_dotdot_before_anything_runs(made, photos, tmp_path, capsys):
+    """Issue 33: '..' in a path made a link that leaves --image-root (URL/../secret)."""
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "images.txt").write_text(f"{photos / 'red.jpg'}\n../photos/sub/green.png\n")
+    out = tmp_path / "tasks.json"
+    args = [str(lists / "images.txt"), "--out", str(out), "--image-root", "http://files.example/photos"]
+    assert annotate(made, *args) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "error: ../photos/sub/green.png: '..' in an image path would lead its link out of --image-root "
+        "http://files.example/photos; name the images without '..' (run from a folder above them)\n"
+    )
+    assert not out.exists() and not label_studio.config_path(out).exists()
+    (lists / "images.txt").write_text("sub/../red.jpg\n")  # stays inside, but any '..' is refused
+    assert annotate(made, *args) == 2 and "sub/../red.jpg: '..' in an image path" in capsys.readouterr().err
+
+
+def test_label_studio_local_links_are_relative_to_the_dataset_folder_never_the_whole_host(
+    made, photos, tmp_path, capsys
+):
+    """Issue 33: the help recommended LOCAL_FILES_DOCUMENT_ROOT=/, which serves every file on the host."""
+    out = tmp_path / "tasks.json"
+    assert annotate(made, str(photos), "--out", str(out)) == 0
+    images = {t["data"]["path"]: t["data"]["image"] for t in json.loads(out.read_text())}
+    assert images[str(photos / "red.jpg")] == label_studio.LOCAL_FILES + "red.jpg"
+    assert images[str(photos / "sub" / "deeper" / "blue.WEBP")] == label_studio.LOCAL_FILES + "sub/deeper/blue.WEBP"
+    assert f"LOCAL_FILES_DOCUMENT_ROOT={photos}\n" in capsys.readouterr().err
+    # a list's images are relative to the list's folder, or to the folder --image-root names
+    lists = photos / "lists"
+    lists.mkdir()
+    (lists / "images.txt").write_text("../red.jpg\n../sub/green.png\n")
+    assert annotate(made, str(lists / "images.txt"), "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ../red.jpg: not below ") and "give --image-root a folder" in err
+    assert annotate(made, str(lists / "images.txt"), "--out", str(out), "--image-root", str(photos)) == 0
+    images = [t["data"]["image"] for t in json.loads(out.read_text())]
+    assert images == [label_studio.LOCAL_FILES + "red.jpg", label_studio.LOCAL_FILES + "sub/green.png"]
+    assert annotate(made, str(lists / "images.txt"), "--out", str(out), "--image-root", str(photos / "sub")) == 2
+    assert "../red.jpg: not below" in capsys.readouterr().err
+
+
+def test_help_recommends_the_dataset_folder_as_label_studios_document_root():
+    done = subprocess.run(
+        [sys.executable, "-m", "fashioncat", "annotate", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    text = " ".join(done.stdout.split())
+    assert "LOCAL_FILES_DOCUMENT_ROOT=FOLDER, the dataset folder (never /" in text
+    assert "DOCUMENT_ROOT=/" not in text
 
 
 def test_a_bundle_whose_class_order_or_model_changed_is_refused(made, tmp_path):

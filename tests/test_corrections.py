@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pytest
 
 from fashioncat.__main__ import main
-from fashioncat.annotate import review_import
+from fashioncat.annotate import review_answers, review_import
 from fashioncat.data import corrections
 from fashioncat.errors import FashionError
 
@@ -18,7 +19,7 @@ CLASSES = ["dress", "coat", "bag"]
 def review_task(image: str, given: str, *answers: tuple[str, str]) -> dict:
     """A task as Label Studio exports it: the review queue's data and one annotation per (label, time)."""
     return {
-        "id": hash(image) % 1000,
+        "id": zlib.crc32(image.encode()) % 1000,
         "data": {"image": f"/data/local-files/?d={image}", "source_image": image, "given_label": given},
         "annotations": [
             {
@@ -41,22 +42,32 @@ def rows(*pairs: tuple[str, str]) -> list[dict]:
     ]
 
 
+T1, T2, T3 = "2026-11-30T07:00:00Z", "2026-11-30T08:00:00Z", "2026-11-30T09:00:00Z"
+
+
 def test_an_export_becomes_corrections_newest_answer_wins_and_confirmations_are_not_corrections():
     export = [
-        review_task("img/a.jpg", "dress", ("coat", "2026-11-30T07:00:00Z"), ("bag", "2026-11-30T08:00:00Z")),
-        review_task("img/b.jpg", "coat", ("coat", "2026-11-30T07:00:00Z")),  # confirmed
+        review_task("img/a.jpg", "dress", ("bag", T2), ("coat", T1)),
+        review_task("img/b.jpg", "coat", ("coat", T1)),  # confirmed
         review_task("img/c.jpg", "bag"),  # not answered yet
     ]
-    found, unanswered = review_import.from_label_studio(export, "export.json")
-    assert found == [corrections.Correction("img/a.jpg", "dress", "bag", "ana@example.com", "2026-11-30T08:00:00Z")]
-    assert unanswered == ["export.json[2]: img/c.jpg: no finished annotation"]
+    answers, unanswered = review_answers.read(export, "export.json", CLASSES)
+    assert [(a.image, a.given, a.label, a.at) for a in answers] == [
+        ("img/a.jpg", "dress", "bag", T2),
+        ("img/a.jpg", "dress", "coat", T1),
+        ("img/b.jpg", "coat", "coat", T1),
+    ]
+    task = export[2]["id"]
+    assert unanswered == [f"export.json[2] (task {task}): img/c.jpg: no finished annotation"]
+    found, changed = review_import.merged([], answers, Path("source.csv"))
+    assert found == [corrections.Correction("img/a.jpg", "dress", "bag", "ana@example.com", T2)] and changed == 1
 
 
 def dataset(tmp_path: Path, *images: str) -> list[str]:
     """classes.json and a crop stage's records.csv naming `images`; the command's arguments for both."""
     (tmp_path / "classes.json").write_text(json.dumps(CLASSES))
     records = tmp_path / "records.csv"
-    records.write_text("image,label,source_image\n" + "".join(f"c/{i}.png,dress,{x}\n" for i, x in enumerate(images)))
+    records.write_text("image,source_image\n" + "".join(f"c/{i}.png,{x}\n" for i, x in enumerate(images)))
     return ["--classes", str(tmp_path / "classes.json"), "--records", str(records)]
 
 
@@ -84,17 +95,17 @@ def test_the_command_merges_into_the_csv_and_bad_files_name_their_line(tmp_path,
     out = tmp_path / "corrections/source.csv"
     first = tmp_path / "first.json"
     first.write_text(
-        json.dumps([review_task("img/a.jpg", "dress", ("coat", "t1")), review_task("img/b.jpg", "coat", ("bag", "t1"))])
+        json.dumps([review_task("img/a.jpg", "dress", ("coat", T1)), review_task("img/b.jpg", "coat", ("bag", T1))])
     )
     args = [*known, "--out", str(out)]
     assert main(["corrections", str(first), *args]) == 0
     second = tmp_path / "second.json"
-    second.write_text(json.dumps([review_task("img/a.jpg", "dress", ("bag", "t2"))]))
+    second.write_text(json.dumps([review_task("img/a.jpg", "dress", ("bag", T2))]))
     assert main(["corrections", str(second), *args]) == 0
     assert out.read_text().splitlines() == [
         "image,old_label,new_label,by,at",
-        "img/a.jpg,dress,bag,ana@example.com,t2",
-        "img/b.jpg,coat,bag,ana@example.com,t1",
+        f"img/a.jpg,dress,bag,ana@example.com,{T2}",
+        f"img/b.jpg,coat,bag,ana@example.com,{T1}",
     ]
     assert "1 correction(s) from 1 task(s), 2 in the file" in capsys.readouterr().err
     assert [c.new_label for c in corrections.read(out, CLASSES)] == ["bag", "bag"]
@@ -106,7 +117,7 @@ def test_the_command_merges_into_the_csv_and_bad_files_name_their_line(tmp_path,
     with pytest.raises(FashionError, match=r"source.csv:3: img/a.jpg is corrected twice \(also on line 2\)"):
         corrections.read(out, CLASSES)
     unknown = tmp_path / "unknown.json"
-    unknown.write_text(json.dumps([review_task("img/z.jpg", "dress", ("hat", "t3"))]))
+    unknown.write_text(json.dumps([review_task("img/z.jpg", "dress", ("hat", T3))]))
     before = out.read_text()
     assert main(["corrections", str(unknown), *args]) == 2 and "'hat' is not a class" in capsys.readouterr().err
     assert out.read_text() == before
@@ -117,22 +128,23 @@ def test_bad_exports_are_one_line_errors_and_leave_the_file_alone(tmp_path, caps
     """Not JSON, not a list, missing, an unknown label, another project's tasks, an image of another dataset."""
     known = dataset(tmp_path, "img/a.jpg", "img/z.jpg")
     out = tmp_path / "source.csv"
-    out.write_text("image,old_label,new_label,by,at\nimg/a.jpg,dress,bag,ana@example.com,t1\n")
+    out.write_text(f"image,old_label,new_label,by,at\nimg/a.jpg,dress,bag,ana@example.com,{T1}\n")
     before = out.read_text()
-    annotated = review_task("photos/x.jpg", "dress", ("coat", "t2"))
+    annotated = review_task("photos/x.jpg", "dress", ("coat", T2))
     annotated["data"] = {"image": "/data/local-files/?d=photos/x.jpg", "path": "photos/x.jpg"}  # annotate's task
     bad = {
         "object.json": (json.dumps({"tasks": []}), "object.json: not a Label Studio JSON export (a list of tasks)"),
         "cut.json": ('[{"data":', "cut.json: not a JSON export (Expecting value"),
         "missing.json": (None, "missing.json: no such file"),
-        "unknown.json": (json.dumps([review_task("img/z.jpg", "dress", ("hat", "t3"))]), "'hat' is not a class"),
+        "unknown.json": (json.dumps([review_task("img/z.jpg", "dress", ("hat", T3))]), "'hat' is not a class"),
         "other.json": (
-            json.dumps([review_task("img/z.jpg", "dress", ("coat", "t3")), annotated]),
-            "other.json[1]: task has no source_image/given_label: this is not an export of the review queue",
+            json.dumps([review_task("img/z.jpg", "dress", ("coat", T3)), annotated]),
+            f"other.json[1] (task {annotated['id']}): task has no source_image/given_label: this is not an export"
+            " of the review queue",
         ),
         "elsewhere.json": (
-            json.dumps([review_task("img/elsewhere.jpg", "dress", ("coat", "t3"))]),
-            "elsewhere.json: img/elsewhere.jpg: not an image of this dataset",
+            json.dumps([review_task("img/elsewhere.jpg", "dress", ("coat", T3))]),
+            ": img/elsewhere.jpg: not an image of this dataset",
         ),
     }
     for name, (text, message) in bad.items():
@@ -147,7 +159,7 @@ def test_bad_exports_are_one_line_errors_and_leave_the_file_alone(tmp_path, caps
 def test_without_the_crop_records_the_command_says_what_to_run(tmp_path, capsys):
     (tmp_path / "classes.json").write_text(json.dumps(CLASSES))
     export = tmp_path / "review.json"
-    export.write_text(json.dumps([review_task("img/a.jpg", "dress", ("coat", "t1"))]))
+    export.write_text(json.dumps([review_task("img/a.jpg", "dress", ("coat", T1))]))
     args = ["--classes", str(tmp_path / "classes.json"), "--records", str(tmp_path / "records.csv")]
     assert main(["corrections", str(export), *args, "--out", str(tmp_path / "source.csv")]) == 2
     assert "records.csv: no such file (run `dvc repro crop` first" in capsys.readouterr().err
@@ -159,7 +171,7 @@ def test_a_stale_correction_is_reported_by_apply_and_changes_nothing(tmp_path):
     known = dataset(tmp_path, "img/elsewhere.jpg")
     out = tmp_path / "source.csv"
     export = tmp_path / "review.json"
-    export.write_text(json.dumps([review_task("img/elsewhere.jpg", "dress", ("coat", "t1"))]))
+    export.write_text(json.dumps([review_task("img/elsewhere.jpg", "dress", ("coat", T1))]))
     assert main(["corrections", str(export), *known, "--out", str(out)]) == 0
     kept, drops, unapplied = corrections.apply(rows(("img/a.jpg", "dress")), corrections.read(out, CLASSES))
     assert [(r["source_image"], r["label"]) for r in kept] == [("img/a.jpg", "dress")] and drops == []

@@ -77,6 +77,56 @@ def test_missing_annotation_file_is_an_error_naming_it(tmp_path):
         datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
 
 
+@pytest.mark.parametrize(
+    "name,edit,where,message",
+    [
+        (
+            "Anno/list_category_img.txt",
+            lambda lines: lines[:-2],  # the last rows cut off, the count left as it was
+            1,
+            "the count line says 8 rows but the file has 6: rows were lost or added",
+        ),
+        ("Anno/list_bbox.txt", lambda lines: lines + ["img/extra.jpg 1 1 5 5"], 1, "says 8 rows but the file has 9"),
+        (
+            "Anno/list_category_img.txt",
+            lambda lines: [str(len(lines) - 2), *lines[2:]],  # no header: the first row would take its place
+            2,
+            "expected the header line 'image_name category_label', got 'img/Folder_1/img_00000001.jpg 1'",
+        ),
+        ("Anno/list_bbox.txt", lambda lines: lines[1:], 1, "expected the number of rows, got 'image_name  x_1"),
+        ("Anno/list_category_cloth.txt", lambda lines: ["\ufeff5", "category_name category_type"], 1, "says 5 rows"),
+        ("Anno/list_category_cloth.txt", lambda lines: lines[:1], 2, "header line missing"),
+        ("Anno/list_category_img.txt", lambda lines: [], 0, "empty; a DeepFashion list file starts with a count"),
+        ("Anno/list_bbox.txt", lambda lines: ["²", *lines[1:]], 1, "expected the number of rows, got '²'"),
+    ],
+)
+def test_a_deepfashion_list_file_whose_count_or_header_is_wrong_is_one_line_naming_file_and_line(
+    tmp_path, name, edit, where, message
+):
+    """Issue 33: rows were lost silently when the count disagreed or the header line was missing."""
+    root = tmp_path / "df"
+    fixtures.deepfashion(root, per_class=2, bad=False)
+    path = root / name
+    lines = edit(path.read_text(encoding="utf-8").splitlines())
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    with pytest.raises(FashionError) as info:
+        datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
+    text = str(info.value)
+    assert text.startswith(f"{path}:{where}: " if where else f"{path}: ") and message in text, text
+    assert "\n" not in text
+
+
+def test_a_deepfashion_list_file_may_end_in_blank_lines_counted_or_not(tmp_path):
+    root = tmp_path / "df"
+    fixtures.deepfashion(root, per_class=2, bad=False)
+    path = root / "Anno/list_bbox.txt"
+    path.write_text(path.read_text() + "\n\n")
+    assert len(datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING)).records) == 8
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([str(len(lines) - 2), *lines[1:]]) + "\n")  # the blank lines counted too
+    assert len(datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING)).records) == 8
+
+
 def test_imaterialist_reader_classifies_multilabel_and_counts_drops(tmp_path):
     from fashioncat.config import DownloadConfig
     from fashioncat.data.download import imaterialist_images
@@ -96,6 +146,38 @@ def test_imaterialist_reader_classifies_multilabel_and_counts_drops(tmp_path):
     assert again["fetched"] == 13 and "present" not in again  # file: URLs are local copies: always taken anew
     failures = (raw / "failures.csv").read_text()
     assert "remote/missing.jpg" in failures and "train.json: annotations[" in failures
+
+
+def test_imaterialist_urls_to_internal_addresses_fail_unless_download_allowed_hosts_names_them(tmp_path):
+    """Issue 33: a JSON from the internet pointed the downloader at this machine; what answered reached the cache."""
+    import socket
+
+    from fashioncat.config import DownloadConfig
+    from fashioncat.data.download import imaterialist_images
+
+    source = tmp_path / "release"
+    fixtures.imaterialist(source, per_class=1, bad=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nobody listens
+    data = json.loads((source / "train.json").read_text())
+    data["images"][0]["url"] = f"http://127.0.0.1:{port}/1.jpg"
+    data["images"][1]["url"] = "http://169.254.169.254/latest/meta-data/iam"
+    (source / "train.json").write_text(json.dumps(data))
+    classmap = mapping(tmp_path, fixtures.IM_MAPPING)
+    settings = DownloadConfig(workers=2, timeout_s=5, retries=0, max_bytes=10**6, max_per_class=0)
+    report = imaterialist_images(source, tmp_path / "raw", classmap, settings, seed=1)
+    assert report["failed"] == 2 and report["fetched"] == 2
+    advice = "(list the host in download.allowed_hosts to fetch from it)"
+    assert report["failure_reasons"] == {
+        f"refused: 127.0.0.1 is a loopback address {advice}": 1,
+        f"refused: 169.254.169.254 is a link-local address {advice}": 1,
+    }
+    allowed = DownloadConfig(
+        workers=2, timeout_s=5, retries=0, max_bytes=10**6, max_per_class=0, allowed_hosts=["127.0.0.1"]
+    )
+    report = imaterialist_images(source, tmp_path / "raw", classmap, allowed, seed=1)
+    assert report["failure_reasons"]["connection refused"] == 1  # allowed: tried, and nobody answers
 
 
 def test_imaterialist_max_per_class_is_a_seeded_sample(tmp_path):
@@ -203,9 +285,12 @@ def test_deepfashion_image_listed_twice_is_kept_once_and_the_repeat_counted(tmp_
         second.replace("/img_", "//img_"),  # the same file, spelled differently
         f"{moved} 3",  # the Dress image again, as Jeans: which label is right is unknowable
     ]
+    lines[0] = str(len(lines) - 2)  # the count line counts the rows
     category.write_text("\n".join(lines) + "\n")
-    with open(root / "Anno/list_bbox.txt", "a") as f:
-        f.write(f"{first.split()[0]} 1 1 5 5\n")  # a second, different box: the first one stays
+    boxes = (root / "Anno/list_bbox.txt").read_text().splitlines()
+    boxes.append(f"{first.split()[0]} 1 1 5 5")  # a second, different box: the first one stays
+    boxes[0] = str(len(boxes) - 2)
+    (root / "Anno/list_bbox.txt").write_text("\n".join(boxes) + "\n")
     parsed = datasets.read("deepfashion", root, mapping(tmp_path, fixtures.MAPPING))
     images = [r.image for r in parsed.records]
     assert len(images) == len(set(images)) == 7 and moved not in images

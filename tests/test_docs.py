@@ -19,7 +19,9 @@ PAGES = sorted((ROOT / "docs").glob("*.md"))
 INCLUDE = re.compile(r'^\s*--8<--\s+"([^"]+)"\s*$')
 
 # Leaf keys of the metrics files that hold a measurement (not a parameter echoed back).
-MEASURED = re.compile(r"accuracy|precision|recall|f1|loss|seconds|share|spread|mean|std|time_saved|gap|issues|kept|total")
+MEASURED = re.compile(
+    r"accuracy|precision|recall|f1|loss|seconds|share|spread|mean|std|time_saved|gap|issues|kept|total"
+)
 
 
 def _leaves(node, path=()):
@@ -40,7 +42,8 @@ def _numbers(node) -> set[float]:
 def written_forms(key: str, value: float) -> set[str]:
     """How a page would spell this measurement if someone retyped it (each form checked by hand against the report)."""
     if "seconds" in key:
-        return {f"{value:.0f} s", f"{value:.1f} s"} if value >= 10 else set()
+        # whole seconds only from a minute up: "killed after 10 s" is prose, not a stage's time
+        return ({f"{value:.1f} s"} if value >= 10 else set()) | ({f"{value:.0f} s"} if value >= 60 else set())
     if isinstance(value, int):
         return {str(value), f"{value:,}"} if value >= 100 else set()
     if 0 < abs(value) < 1:
@@ -68,8 +71,16 @@ def committed_figures() -> dict[str, str]:
 
 
 def typed_text(page: Path) -> str:
-    """A page's own text: what its author typed, without the lines that include generated files."""
-    return "\n".join(line for line in page.read_text(encoding="utf-8").splitlines() if not INCLUDE.match(line))
+    """A page's own text: what its author typed, without the lines that include generated files and
+    without ```yaml blocks, which show parameters to set (per_class: 500), not results."""
+    kept, in_yaml = [], False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        fence = line.strip().startswith("```")
+        if fence:
+            in_yaml = not in_yaml and line.strip() == "```yaml"
+        if not (INCLUDE.match(line) or in_yaml or fence):
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def retyped(text: str, forms: dict[str, str]) -> list[str]:
@@ -79,6 +90,12 @@ def retyped(text: str, forms: dict[str, str]) -> list[str]:
         if re.search(rf"(?<![\w.,]){re.escape(form)}(?![\w%]|[.,]\d)", text):
             found.append(f"{form} ({origin})")
     return found
+
+
+def test_yaml_examples_are_parameters_but_other_code_blocks_are_checked(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text("a\n```yaml\nper_class: 500\n```\n```\n$ run\n0.853\n```\nb\n")
+    assert typed_text(page) == "a\n$ run\n0.853\nb"
 
 
 def test_the_retyped_figure_check_catches_the_drifts_the_issue_found_and_spares_params():

@@ -167,17 +167,6 @@ def test_bar_png_with_reference(tmp_path):
     _assert_png(tmp_path, "bar.png")
 
 
-def test_scatter_png(tmp_path):
-    plots.scatter_png(
-        {"mobilenet": (120.0, 0.81), "resnet": (900.0, 0.86)},
-        tmp_path / "s.png",
-        "accuracy vs time",
-        "training seconds",
-        "accuracy",
-    )
-    _assert_png(tmp_path, "s.png")
-
-
 def test_curves_png(tmp_path):
     plots.curves_png(
         {"loss": [1.2, 0.8, 0.6], "val_loss": [1.3, 0.9, 0.85]}, tmp_path / "sub" / "curves.png", "training"

@@ -2,7 +2,11 @@ import base64
 import hashlib
 import io
 import json
+import math
+import os
+import re
 import shutil
+import socket
 import subprocess
 import tarfile
 import threading
@@ -14,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from fashioncat import config, typed
+from fashioncat.data.deadline import Addresses, Refused
 from fashioncat.data.fetch import FetchResult, extract_archive, fetch_all, npm_tarball, sri_sha512
 from fashioncat.errors import FashionError
 
@@ -30,6 +36,11 @@ class Handler(BaseHTTPRequestHandler):
         Handler.hits[self.path] += 1
         if self.path.startswith("/ok"):
             self._send(200, IMAGE)
+        elif self.path.startswith("/redirect?to="):  # the test names where to: /redirect?to=http://...
+            self.send_response(302)
+            self.send_header("Location", self.path.removeprefix("/redirect?to="))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif self.path == "/flaky":
             self._send(500, b"oops") if Handler.hits[self.path] == 1 else self._send(200, IMAGE)
         elif self.path == "/always500":
@@ -94,7 +105,14 @@ def fresh_hits():
 
 def fetch(jobs, base_dir, **kw):
     settings = dict(
-        base_dir=base_dir, workers=4, timeout_s=TIMEOUT, retries=2, max_bytes=CAP, backoff_s=0.01, progress=False
+        base_dir=base_dir,
+        workers=4,
+        timeout_s=TIMEOUT,
+        retries=2,
+        max_bytes=CAP,
+        backoff_s=0.01,
+        progress=False,
+        allowed_hosts=["127.0.0.1"],  # the test server's: loopback is refused unless a host is allowed
     )
     return fetch_all(jobs, **{**settings, **kw})
 
@@ -254,6 +272,124 @@ def test_connection_refused(tmp_path):
         port = s.getsockname()[1]  # closed once the block ends: nobody listens
     results = fetch([(f"http://127.0.0.1:{port}/x", tmp_path / "x")], tmp_path, retries=1)
     assert (results[0].status, results[0].reason) == ("failed", "connection refused")
+
+
+LOOPBACK = "refused: 127.0.0.1 is a loopback address (list the host in download.allowed_hosts to fetch from it)"
+
+
+def test_internal_addresses_are_refused_before_connecting_unless_the_params_allow_the_host(server, tmp_path):
+    """Issue 33: a dataset JSON could point the downloader at the machine, the network or the cloud's metadata."""
+    port = server.rsplit(":", 1)[1]
+    urls = {
+        f"{server}/ok/1": re.escape(LOOPBACK),
+        f"http://localhost:{port}/ok/2": r"refused: localhost is at (127\.0\.0\.1|::1), which is a loopback address",
+        f"http://[::1]:{port}/ok/3": "refused: ::1 is a loopback address",
+        f"http://0.0.0.0:{port}/ok/4": "refused: 0.0.0.0 is an unspecified address",
+        f"http://[::ffff:127.0.0.1]:{port}/ok/5": "refused: ::ffff:127.0.0.1 is a loopback address",
+        "http://169.254.169.254/latest/meta-data/": "refused: 169.254.169.254 is a link-local address",
+        "https://10.20.30.40/secret": "refused: 10.20.30.40 is a private address",
+        "http://192.168.1.1/admin": "refused: 192.168.1.1 is a private address",
+        "http://100.64.0.1/x": "refused: 100.64.0.1 is a non-public address",
+    }
+    jobs = [(url, tmp_path / "out" / f"{i}.jpg") for i, url in enumerate(urls)]
+    results = fetch(jobs, tmp_path, allowed_hosts=[], retries=2)
+    for result, wanted in zip(results, urls.values()):
+        assert result.status == "failed" and re.match(wanted, result.reason), result
+    assert sum(Handler.hits.values()) == 0  # refused before connecting: the server saw nothing
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+    # allowed as written: 127.0.0.1 is allowed, localhost (the same address, another name) is not
+    allowed = fetch(jobs[:2], tmp_path, allowed_hosts=["127.0.0.1"])
+    assert [r.status for r in allowed] == ["fetched", "failed"] and "localhost is at" in allowed[1].reason
+    assert fetch(jobs[1:2], tmp_path, allowed_hosts=["LOCALHOST."])[0].status == "fetched"  # case, final dot
+
+
+def test_a_redirect_to_an_internal_address_is_refused(server, tmp_path):
+    port = server.rsplit(":", 1)[1]
+    targets = {
+        f"http://localhost:{port}/ok/a": "refused: localhost is at",
+        "http://169.254.169.254/latest/meta-data/": "refused: 169.254.169.254 is a link-local address",
+        f"http://[::1]:{port}/ok/b": "refused: ::1 is a loopback address",
+        f"ftp://127.0.0.1:{port}/ok/c": "refused: redirect to a ftp: URL",
+        "/ok/d": "",  # the allowed host itself
+    }
+    jobs = [(f"{server}/redirect?to={to}", tmp_path / f"{i}.jpg") for i, to in enumerate(targets)]
+    results = fetch(jobs, tmp_path, allowed_hosts=["127.0.0.1"])
+    assert [(r.status, r.reason[: len(why)]) for r, why in zip(results, targets.values())] == [
+        ("failed", why) if why else ("fetched", "") for why in targets.values()
+    ]
+    assert [p for p in Handler.hits if p.startswith("/ok")] == ["/ok/d"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".jpg") == ["4.jpg"]
+
+
+def test_a_name_that_connects_to_an_internal_address_is_refused_on_the_socket(server):
+    """The second check, on the connected socket: a name may resolve to another address the second time."""
+    host, port = server.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        with pytest.raises(Refused, match="refused: files.example is at 127.0.0.1, which is a loopback address"):
+            Addresses().check_peer("files.example", sock)
+        Addresses(["files.example"]).check_peer("files.example", sock)  # allowed: no error
+
+
+def test_allowed_hosts_param_takes_host_names_and_addresses_only():
+    base = dict(workers=1, timeout_s=1, retries=0, max_bytes=1, max_per_class=0, deadline_s=1, local_roots=[])
+    assert typed.build(config.DownloadConfig, {**base, "allowed_hosts": []}, "download").allowed_hosts == []
+    good = ["mirror.lan", "127.0.0.1", "::1", "[fe80::1]", "files-2.example.com"]
+    assert typed.build(config.DownloadConfig, {**base, "allowed_hosts": good}, "download").allowed_hosts == good
+    for bad in ["http://mirror.lan", "mirror.lan:8080", "mirror.lan/images", "", "a b"]:
+        with pytest.raises(FashionError, match=r"download.allowed_hosts\[0\]: .* is not a host name or IP address"):
+            typed.build(config.DownloadConfig, {**base, "allowed_hosts": [bad]}, "download")
+    assert config.DownloadConfig(workers=1, timeout_s=1, retries=0, max_bytes=1, max_per_class=0).allowed_hosts == []
+
+
+def test_a_fifo_or_other_special_file_is_refused_at_once(tmp_path):
+    """Issue 33: opening a FIFO waits for a writer, outside any deadline; the run hung."""
+    data = tmp_path / "dataset"
+    (data / "images").mkdir(parents=True)
+    os.mkfifo(data / "images" / "pipe.jpg")
+    (data / "images" / "fifo-link.jpg").symlink_to(data / "images" / "pipe.jpg")
+    jobs = [
+        ("file:images/pipe.jpg", tmp_path / "out" / "a"),
+        ((data / "images" / "pipe.jpg").as_uri(), tmp_path / "out" / "b"),
+        ("file:images/fifo-link.jpg", tmp_path / "out" / "c"),
+        ("file:images", tmp_path / "out" / "d"),
+        ("file:///dev/zero", tmp_path / "out" / "e"),
+    ]
+    started = time.monotonic()
+    results = fetch(jobs, data, deadline_s=None, local_roots=["/dev"])
+    assert time.monotonic() - started < 5
+    assert [(r.status, r.reason) for r in results] == [
+        ("failed", "not a regular file (a FIFO)"),
+        ("failed", "not a regular file (a FIFO)"),
+        ("failed", "not a regular file (a FIFO)"),
+        ("failed", "not a regular file (a folder)"),
+        ("failed", "not a regular file (a character device)"),
+    ]
+    assert not (tmp_path / "out").exists() and leftovers(tmp_path) == []
+
+
+def test_the_deadline_covers_reading_a_local_file(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(IMAGE)
+    results = fetch([("file:a.jpg", tmp_path / "out" / "a.jpg")], tmp_path, deadline_s=1e-9)
+    assert (results[0].status, results[0].reason) == ("failed", "took longer than 1e-09 s")
+    assert not (tmp_path / "out" / "a.jpg").exists() and leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("deadline_s", [math.inf, 1e300, None])
+def test_an_infinite_or_huge_deadline_or_timeout_means_no_limit(server, tmp_path, deadline_s):
+    """Issue 33: an infinite deadline ended in an OverflowError traceback from the timer."""
+    (tmp_path / "a.jpg").write_bytes(IMAGE)
+    for timeout_s in (math.inf, 1e300, TIMEOUT):
+        jobs = [("file:a.jpg", tmp_path / f"a-{timeout_s}"), (f"{server}/ok/1", tmp_path / f"b-{timeout_s}")]
+        results = fetch(jobs, tmp_path, deadline_s=deadline_s, timeout_s=timeout_s)
+        assert [(r.status, r.reason) for r in results] == [("fetched", "")] * 2
+
+
+@pytest.mark.parametrize("setting", [{"deadline_s": math.nan}, {"deadline_s": 0}, {"timeout_s": -1.0}])
+def test_an_impossible_deadline_or_timeout_is_one_line_before_any_work(tmp_path, setting):
+    (tmp_path / "a.jpg").write_bytes(IMAGE)
+    with pytest.raises(FashionError, match=r"must be a positive number of seconds, not") as info:
+        fetch([("file:a.jpg", tmp_path / "out")], tmp_path, **setting)
+    assert "\n" not in str(info.value) and not (tmp_path / "out").exists()
 
 
 def test_progress_line(server, tmp_path, capsys):

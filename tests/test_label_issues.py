@@ -17,6 +17,7 @@ from sklearn.model_selection import cross_val_predict
 from fashioncat.annotate import label_issues
 from fashioncat.config import LABEL_FILTERS
 from fashioncat.errors import FashionError
+from fashioncat.reporting import plots
 
 CLASSES = ["red", "green", "blue"]
 
@@ -78,6 +79,7 @@ def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
         "plots/5_label_issues/label_issues.png",
         filter_by="prune_by_noise_rate",
         sheet=4,
+        draw=plots.contact_sheet_png,
         tasks_path="plots/5_label_issues/review_tasks.json",
     )
     with open("plots/5_label_issues/label_issues.csv", newline="") as f:
@@ -91,7 +93,8 @@ def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
     assert all(f'<Choice value="{name}"/>' in config for name in CLASSES)
     assert list(rows[0]) == list(label_issues.COLUMNS)
     assert report["issues"] == len(rows) and report["n"] == 60 and report["method"] == "prune_by_noise_rate"
-    assert len({r["image"] for r in rows} & planted) >= 5  # >= 70 % of the 6 planted
+    # the colour model is fixed, not trained: it finds every planted error and flags nothing else (measured)
+    assert {r["image"] for r in rows} == planted and len(planted) == 6
     assert [int(r["rank"]) for r in rows] == list(range(1, len(rows) + 1))
     assert all(r["given"] != r["suggested"] for r in rows if r["image"] in planted)
     with Image.open("plots/5_label_issues/label_issues.png") as sheet:
@@ -101,7 +104,15 @@ def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
 def test_clean_split_gives_an_empty_list_and_still_a_sheet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     colour_split(tmp_path, per_class=10, flips=0)
-    report = label_issues.run("final.keras", "data/split/source", "out.csv", "out.png", filter_by="both", sheet=16)
+    report = label_issues.run(
+        "final.keras",
+        "data/split/source",
+        "out.csv",
+        "out.png",
+        filter_by="both",
+        sheet=16,
+        draw=plots.contact_sheet_png,
+    )
     assert report["issues"] == 0
     assert Path("out.csv").read_text().strip() == ",".join(label_issues.COLUMNS)
     assert Path("out.png").stat().st_size > 0  # DVC expects the output even when there is nothing to show

@@ -1,4 +1,5 @@
-"""A real Label Studio server: the project's tasks in, a reviewer's answers out, corrections into the data.
+"""A real Label Studio server: the project's tasks in, a reviewer's answers out, corrections into the data;
+and the ML backend (`python -m fashioncat serve`) connected to it, closing the loop.
 
 The server runs from Label Studio's own venv (`make ls-venv`: .venv-ls, pinned in
 requirements-ls.txt), on loopback, with a fresh data folder and its local-files server
@@ -10,6 +11,7 @@ and labelling configurations come from the label_issues stage's code and from
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -29,6 +31,8 @@ from test_label_issues import CLASSES, colour_split
 
 from fashioncat.__main__ import main as cli
 from fashioncat.annotate import bundle, label_issues, label_studio
+from fashioncat.data import manifest
+from fashioncat.reporting import plots
 
 pytestmark = pytest.mark.slow  # starts a Label Studio server: about a minute before it answers
 
@@ -96,6 +100,10 @@ def server(tmp_path_factory):
         LATEST_VERSION_CHECK="false",  # no call to pypi.org at start
         COLLECT_ANALYTICS="false",
         SENTRY_DSN="",
+        # the ML backend test's backend listens on loopback, which Label Studio refuses by default (its SSRF guard
+        # for ML backends and for the webhooks it adds for them)
+        ML_BLOCK_LOCAL_IP="false",
+        SSRF_PROTECTION_ENABLED="false",
     )
     command = [
         str(LS_BIN / "label-studio"),
@@ -194,6 +202,7 @@ def test_review_queue_round_trip_through_label_studio_into_the_corrections_file(
         f"{ISSUES}/label_issues.png",
         filter_by="prune_by_noise_rate",
         sheet=4,
+        draw=plots.contact_sheet_png,
         tasks_path=f"{ISSUES}/review_tasks.json",
     )
     sent = json.loads((repo / ISSUES / "review_tasks.json").read_text())
@@ -316,3 +325,159 @@ def test_annotate_output_imports_with_its_labelling_configuration(server, tmp_pa
     with pytest.raises(urllib.error.HTTPError) as refused:  # the local-files server is not open to anyone
         urllib.request.urlopen(project["tasks"][0]["data"]["image"], timeout=30)
     assert refused.value.code in (401, 403)
+
+
+# ---- the ML backend ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    url: str
+    log: Path
+
+
+@contextlib.contextmanager
+def backend(repo: Path, server: Server, model: Path, log: Path, *args: str):
+    """`python -m fashioncat serve` in `repo` on a free loopback port, its log in `log`, stopped as a group after."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+        "LABEL_STUDIO_URL": server.url,
+        "LABEL_STUDIO_API_KEY": server.token,
+    }
+    command = [sys.executable, "-m", "fashioncat", "serve", "--model", str(model), "--port", str(port), *args]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command, cwd=repo, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_up(process, url, log)
+        yield Backend(url, log)
+    finally:
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                process.wait(wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def eventually(check, what: str, log: Path, timeout: float = 60.0):
+    """`check()`'s first truthy value within `timeout` s; a failure shows the backend's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.5)
+    pytest.fail(f"{what} within {timeout:.0f} s; the backend's log:\n{log_tail(log)}")
+
+
+def test_ml_backend_predicts_opened_tasks_records_answers_and_serves_a_retrained_bundle(server, tmp_path, monkeypatch):
+    """Connected to a project, the backend predicts each task a reviewer opens (with the bundle's model_version),
+    the reviewer's answers reach the corrections file by webhook, and a retrained bundle is served under a new
+    version."""
+    from test_next_batch import STRENGTHS, tinted
+    from test_serve import make_bundle
+
+    repo = server.repo
+    monkeypatch.chdir(repo)
+    images = repo / "loop/images"
+    images.mkdir(parents=True)
+    lines, colour_of = [",".join(manifest.FIELDS)], {}
+    for colour, strengths in STRENGTHS.items():  # two tinted squares per colour: one clear, one faint
+        for k, strength in enumerate(strengths):
+            name = f"loop/images/{colour}_{k}.png"
+            tinted(colour, strength).save(repo / name)
+            lines.append(f"{name},{colour},g,1,img/{colour}_{k}.jpg,o")
+            colour_of[f"img/{colour}_{k}.jpg"] = colour
+    (repo / "loop/records.csv").write_text("\n".join(lines) + "\n")
+    (repo / "loop/classes.json").write_text(json.dumps(CLASSES))
+    model = make_bundle(tmp_path / "models" / "annotator")
+    first = label_studio.model_version(model)
+
+    # the next batch: the 4 least certain images as review tasks, imported bare so that the backend is asked
+    assert (
+        cli(["next-batch", "--model", str(model), "--images", "loop/records.csv", "--n", "4", "--out", "loop/b.json"])
+        == 0
+    )
+    batch = json.loads((repo / "loop/b.json").read_text())
+    (repo / "loop/bare.json").write_text(json.dumps([{"data": t["data"]} for t in batch]))
+    project = sdk(
+        server,
+        "setup",
+        {
+            "title": "fashioncat at work",
+            "label_config": str(repo / "loop/b.label_config.xml"),
+            "tasks": str(repo / "loop/bare.json"),
+            "storage": str(images),
+        },
+        tmp_path,
+    )
+    pid, bare = project["project"], project["tasks"]
+    assert len(bare) == 4 and not any(t["predictions"] for t in bare)
+    corrections = repo / "loop/corrections.csv"
+    args = ("--records", "loop/records.csv", "--classes", "loop/classes.json", "--corrections", str(corrections))
+    with backend(repo, server, model, tmp_path / "backend.log", *args, "--poll", "0.5") as ml:
+        assert sdk(server, "connect", {"project": pid, "backend": ml.url}, tmp_path)["state"] in ("CO", "Connected")
+
+        # the rest of the dataset, sent through the API: only the 2 images the project does not have yet
+        monkeypatch.setenv("LABEL_STUDIO_API_KEY", server.token)
+        sent = fashioncat(repo, "next-batch", "--model", str(model), "--images", "loop/records.csv", "--n", "6",
+                          "--url", server.url, "--project", str(pid))  # fmt: skip
+        assert sent.returncode == 0 and "(2 imported)" in sent.stderr, sent.stderr
+
+        # a reviewer opens the bare tasks: each gets the backend's prediction, with the bundle's version
+        opened = sdk(server, "open", {"tasks": [t["id"] for t in bare]}, tmp_path)["tasks"]
+        for task in opened:
+            (prediction,) = task["predictions"]
+            assert prediction["model_version"] == first and 0.3 < prediction["score"] <= 1
+            assert suggestion(task) == colour_of[task["data"]["source_image"]]
+            assert {"margin", "entropy", "label_quality", "given_label"} <= set(task["data"])  # sortable columns
+
+        # answers: one overrules the given label, one confirms it; the webhook brings them to the corrections file
+        changed, confirmed = opened[:2]
+        answer = next(c for c in CLASSES if c != changed["data"]["given_label"])
+        sdk(
+            server,
+            "annotate",
+            {
+                "answers": [
+                    {"task": changed["id"], "label": answer, "from_name": "choice", "to_name": "image"},
+                    {"task": confirmed["id"], "label": confirmed["data"]["given_label"], "from_name": "choice",
+                     "to_name": "image"},
+                ]
+            },
+            tmp_path,
+        )  # fmt: skip
+
+        def recorded():
+            rows = corrections.read_text().splitlines() if corrections.exists() else []
+            return rows if len(rows) == 2 else None
+
+        header, row = eventually(recorded, "the answer did not reach the corrections file", ml.log)
+        image, old, new, by, at = row.split(",")
+        assert header == "image,old_label,new_label,by,at"
+        assert (image, old, new) == (changed["data"]["source_image"], changed["data"]["given_label"], answer)
+        assert by.isdigit() and at.startswith(time.strftime("%Y-"))
+
+        # a retrained bundle (other weights) replaces the old one: served under its own version, old tasks re-predicted
+        make_bundle(model, weight=30.0)
+        second = label_studio.model_version(model)
+        assert second != first
+
+        def serving():
+            with urllib.request.urlopen(f"{ml.url}/health", timeout=5) as response:
+                return json.loads(response.read())["model_version"] == second
+
+        eventually(serving, "the backend did not serve the new bundle", ml.log)
+        retrieved = sdk(server, "retrieve", {"project": pid}, tmp_path)["tasks"]
+        assert len(retrieved) == 6
+        assert all(second in {p["model_version"] for p in t["predictions"]} for t in retrieved)
+    assert "webhook refused" not in (tmp_path / "backend.log").read_text()

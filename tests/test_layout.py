@@ -67,6 +67,73 @@ def test_library_halves_keep_tensorflow_out():
         assert "import tensorflow" not in text and "import keras" not in text, name
 
 
+# The layers, lowest first: a module may import its own layer and those below it. Reporting reads
+# files: it may import the core and the data half's plain helpers, never model/ or annotate/.
+LAYERS = {"core": 0, "data": 1, "reporting": 1, "model": 2, "annotate": 3}
+
+
+def _layer(dotted: str) -> str:
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in LAYERS else "core"
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module -> the fashioncat modules it imports anywhere in its text (lazy imports in functions too)."""
+    import ast
+
+    src = ROOT / "src"
+    graph = {}
+    for path in (src / "fashioncat").rglob("*.py"):
+        module = ".".join(path.relative_to(src).with_suffix("").parts).removesuffix(".__init__")
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fashioncat"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    found.add(full if (src / Path(*full.split("."))).with_suffix(".py").is_file() else node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names if a.name.startswith("fashioncat"))
+        graph[module] = {m for m in found if m != module and not module.startswith(m + ".") and m != "fashioncat"}
+    return graph
+
+
+def test_the_import_graph_points_down_the_layers():
+    upward = sorted(
+        f"{module} -> {target}"
+        for module, targets in _import_graph().items()
+        for target in targets
+        if module != "fashioncat.__main__"  # the command line wires every layer together, like a stage
+        and (
+            LAYERS[_layer(target)] > LAYERS[_layer(module)]
+            or (_layer(target) == "reporting" and _layer(module) in ("model", "annotate", "data"))
+        )
+    )
+    assert upward == []
+
+
+def test_the_import_graph_has_no_circle():
+    graph = _import_graph()
+    circles = set()
+
+    def visit(module, path):
+        for target in graph.get(module, ()):
+            if target in path:
+                cycle = path[path.index(target) :]
+                circles.add(" -> ".join(cycle + [target]))
+            elif len(path) < 12:
+                visit(target, [*path, target])
+
+    for module in graph:
+        visit(module, [module])
+    assert circles == set()
+
+
+def test_the_layer_rules_catch_an_upward_import_and_a_circle():
+    assert LAYERS[_layer("fashioncat.reporting.plots")] == 1 and _layer("fashioncat.paper") == "core"
+    assert LAYERS[_layer("fashioncat.model.trials")] > LAYERS[_layer("fashioncat.data.records")]
+    assert _layer("fashioncat.annotate.cli") == "annotate"
+
+
 def test_tuning_chain_in_dvc_yaml_follows_the_steps():
     chain = PIPELINE["stages"]["tune"]["foreach"]
     assert tuple(chain) == STEPS
@@ -121,7 +188,8 @@ def test_declared_params_resolve_as_dvc_resolves_them():
 
 
 def test_a_stage_reading_an_undeclared_key_fails_naming_it():
-    from fashioncat.config import Declared, load
+    from fashioncat.config import load
+    from fashioncat.declared import Declared
     from fashioncat.errors import FashionError
 
     cfg = Declared(load(ROOT / "params.yaml"), ["seed", "train.image_size", "datasets.source.per_class"], "demo")
@@ -134,7 +202,8 @@ def test_a_stage_reading_an_undeclared_key_fails_naming_it():
 
 
 def test_config_methods_read_through_the_view_too():
-    from fashioncat.config import Declared, load
+    from fashioncat.config import load
+    from fashioncat.declared import Declared
     from fashioncat.errors import FashionError
 
     cfg = Declared(load(ROOT / "params.yaml"), ["datasets.source.format"], "demo")

@@ -396,21 +396,34 @@ def test_label_corrections_rerun_balance_and_relabel_exactly_the_corrected_image
         + f"{rows[-1]['source_image']},{'skirt' if rows[-1]['label'] != 'skirt' else 'top'},dress,ana,t1\n"
         + "img/not_there.jpg,top,dress,ana,t1\n"
     )
+    params_file = repo / "params.yaml"
+    params_text = params_file.read_text()
     try:
         assert _stale(repo) - before == {"balance@source"}
+        # by default a correction balance cannot apply stops the stage, naming the image
+        refused = subprocess.run(
+            [sys.executable, "-m", "dvc", "repro", "balance@source"], cwd=repo, env=ENV, capture_output=True, text=True
+        )
+        assert refused.returncode != 0
+        errors = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and rows[-1]["source_image"] in errors[0], refused.stderr
+        params = yaml.safe_load(params_text)
+        params["balance"]["skip_stale_corrections"] = True
+        params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         dvc(repo, "repro", "balance@source")
         with open(repo / "data/balanced/source/manifest.csv", newline="") as f:
             labels = {r["source_image"]: r["label"] for r in csv.DictReader(f)}
         assert (labels[first["source_image"]], labels[second["source_image"]]) == (second["label"], first["label"])
         assert sum(labels[r["source_image"]] != r["label"] for r in rows) == 2
         report = json.loads((repo / "metrics/details/data/balance_source.json").read_text())
-        assert report["corrections_applied"] == 2
+        assert report["corrections_applied"] == 2 and report["corrections_skipped"] == 2
         assert [m.split(":")[0] for m in report["corrections_not_applied"]] == [
             rows[-1]["source_image"],
             "img/not_there.jpg",
         ]
     finally:
         path.write_text(original)
+        params_file.write_text(params_text)
         dvc(repo, "repro", "balance@source")
     assert _stale(repo) == before
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -63,26 +64,30 @@ def test_ray_trials_equal_the_sequential_loop(tmp_path, monkeypatch):
     65-80 s on 2 cores, most of it starting Ray and TensorFlow in its two workers.
     """
     pytest.importorskip("ray")
-    from fashioncat.model import executors, tuning
+    from fashioncat.model import executors
+    from fashioncat.model.memo import Memo
+    from fashioncat.model.search import run_step
     from fashioncat.model.splits import load_splits
+    from fashioncat.model.step_report import step_report
+    from fashioncat.model.trials import TrialRunner, trial_data
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     fixtures.split_folder(tmp_path, per_split=(24, 8, 8))
     here = os.getcwd()
     os.chdir(tmp_path)  # manifests name images relative to the repository root
     try:
-        data = tuning.trial_data(load_splits("data/split/source", 32, names=("train", "val")), 0, 7)
+        data = trial_data(load_splits("data/split/source", 32, names=("train", "val")), 0, 7)
     finally:
         os.chdir(here)
     grid = config.OptimizerGrid(optimizer=["adam", "sgd"])
 
     def step(name, parallel=None):
-        runner = tuning.TrialRunner("vgg16", data, image_size=32, batch_size=8, seed=7)
-        memo = tuning.Memo(tmp_path / name / "trials.json", "key")
+        runner = TrialRunner("vgg16", data, image_size=32, batch_size=8, seed=7)
+        memo = Memo(tmp_path / name / "trials.json", "key")
         if parallel is None:
-            return tuning.run_step("optimizer", grid, START, runner, memo, epochs=1, patience=0, log=lambda _: None)
+            return run_step("optimizer", grid, START, runner, memo, epochs=1, patience=0, log=lambda _: None)
         with executors.ray_trials(runner, RayResources(num_cpus=1, num_gpus=0), local_cpus=2) as pool:
-            return tuning.run_step(
+            return run_step(
                 "optimizer", grid, START, runner, memo, epochs=1, patience=0, log=lambda _: None, parallel=pool
             )
 
@@ -107,7 +112,7 @@ def test_ray_trials_equal_the_sequential_loop(tmp_path, monkeypatch):
         assert ray_trial.train_loss == local_trial.train_loss
         assert ray_trial.failed == local_trial.failed == ""
     report = {
-        name: tuning.step_report(
+        name: step_report(
             "optimizer", grid, START, r, config.TrialConfig(epochs=1, subset=0, val_subset=0, patience=0), 48
         )
         for name, r in (("local", sequential), ("ray", on_ray))
@@ -117,3 +122,32 @@ def test_ray_trials_equal_the_sequential_loop(tmp_path, monkeypatch):
             row.pop("fit_seconds")
         r.pop("trial_budget")
     assert report["ray"] == report["local"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("resources", "name", "unit"),
+    [
+        (RayResources(num_cpus=1, num_gpus=64), "num_gpus", "GPUs"),
+        (RayResources(num_cpus=64, num_gpus=0), "num_cpus", "CPUs"),
+    ],
+)
+def test_more_gpus_or_cores_per_trial_than_any_node_has_is_refused_before_a_trial_starts(
+    monkeypatch, resources, name, unit
+):
+    """Ray would queue every trial and the step would wait forever. About 6 s each: it starts Ray here and stops it."""
+    pytest.importorskip("ray")
+    import ray
+
+    from fashioncat.model import executors
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    with pytest.raises(FashionError) as caught:
+        with executors.ray_trials(object(), resources, local_cpus=1):
+            pytest.fail("trials were set up")
+    assert re.fullmatch(
+        rf"params.yaml: tune.ray.{name} is 64 per trial, but the Ray started on this machine has \d+ {unit}: "
+        rf"no trial could ever start \(lower tune.ray.{name}, or run where there are more {unit}\)",
+        str(caught.value),
+    )
+    assert not ray.is_initialized()  # the Ray it started is stopped again

@@ -20,6 +20,7 @@ from fashioncat.errors import FashionError
 from fashioncat.model import models, training
 from fashioncat.model.checkpoints import load_model
 from fashioncat.model.splits import load_splits
+from fashioncat.spec import TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPER = Hyper(
@@ -28,19 +29,10 @@ HYPER = Hyper(
 
 
 def tiny_run(tmp_path: Path, name: str, splits):
-    model, result = training.train_model(
-        "vgg16",
-        splits,
-        HYPER,
-        Augment(rotation=10, horizontal_flip=True),
-        image_size=32,
-        batch_size=8,
-        epochs=2,
-        patience=0,
-        seed=7,
-        checkpoints=tmp_path / name,
-        verbose=0,
+    spec = TrainingSpec(
+        "vgg16", HYPER, Augment(rotation=10, horizontal_flip=True), 32, batch_size=8, epochs=2, patience=0, seed=7
     )
+    model, result = training.train_model(spec, splits, checkpoints=tmp_path / name, verbose=0)
     return training.probabilities(model, splits.images["test"]), result
 
 
@@ -144,43 +136,30 @@ def test_a_diverging_run_stops_and_says_why(split_root):
     wild = Hyper(
         initializer="he_normal", optimizer="sgd", learning_rate=1e300, decay=1.0, regularizer="none", l1=0.0, l2=0.0
     )
-    _, result = training.train_model(
-        "vgg16",
-        splits,
-        wild,
-        None,
-        image_size=32,
-        batch_size=8,
-        epochs=3,
-        patience=0,
-        seed=1,
-        checkpoints=tmp_path / "ck",
-        verbose=0,
-    )
+    spec = TrainingSpec("vgg16", wild, None, 32, batch_size=8, epochs=3, patience=0, seed=1)
+    _, result = training.train_model(spec, splits, checkpoints=tmp_path / "ck", verbose=0)
     assert result.diverged.startswith("loss became")
     assert result.epochs == 1  # stopped in the first epoch instead of running all three
 
 
 @pytest.mark.slow
-def test_min_delta_stops_when_validation_loss_barely_falls(split_root):
-    """With patience 1, a min_delta no fall can reach stops training after epoch 2 of 4."""
+def test_min_delta_counts_a_fall_as_improvement_only_when_it_is_larger(split_root):
+    """With patience 1, training stops after the first epoch whose fall in validation loss is not above min_delta.
+
+    The control run (min_delta 0) gives the validation losses; a min_delta just above its first
+    fall must stop after epoch 2, one just below it must not (same seed: same losses).
+    """
     splits = load_splits(split_root / "data/split/source", 32)
 
-    def epochs_run(min_delta: float) -> int:
-        _, result = training.train_model(
-            "vgg16",
-            splits,
-            HYPER,
-            Augment(),
-            image_size=32,
-            batch_size=8,
-            epochs=4,
-            patience=1,
-            seed=7,
-            checkpoints=split_root / f"ck{min_delta}",
-            verbose=0,
-            min_delta=min_delta,
+    def run(min_delta: float):
+        spec = TrainingSpec(
+            "vgg16", HYPER, Augment(), 32, batch_size=8, epochs=4, patience=1, seed=7, min_delta=min_delta
         )
-        return result.epochs
+        return training.train_model(spec, splits, checkpoints=split_root / f"ck{min_delta}", verbose=0)[1]
 
-    assert epochs_run(1e9) == 2  # epoch 1 sets the best; epoch 2 cannot beat it by 1e9
+    control = run(0.0)
+    losses = control.history["val_loss"]
+    fall = losses[0] - losses[1]
+    assert fall > 0, f"the control run's validation loss should fall in epoch 2: {losses}"
+    assert run(fall * 1.01).epochs == 2  # epoch 2's fall is no improvement: patience 1 ends it there
+    assert run(fall * 0.99).epochs > 2  # the same fall counts: epoch 3 runs

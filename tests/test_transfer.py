@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import filecmp
 import json
 import runpy
@@ -23,6 +24,7 @@ from fashioncat.model import models, transfer
 from fashioncat.model.checkpoints import save_model
 from fashioncat.model.splits import Splits
 from fashioncat.reporting.finetune_summary import summary
+from fashioncat.spec import TrainingSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPER = Hyper(
@@ -45,7 +47,11 @@ def finetune(batch_norm="frozen", epochs=2) -> FinetuneConfig:
 
 
 def setup(tmp_path: Path, name: str, **kw) -> transfer.Setup:
-    return transfer.Setup(CHOICE, finetune(**kw), batch_size=8, seed=3, checkpoints=tmp_path / name, verbose=0)
+    budget = finetune(**kw)
+    scratch = TrainingSpec(
+        CHOICE.architecture, CHOICE.hyper, CHOICE.augment, 32, batch_size=8, epochs=budget.epochs, patience=0, seed=3
+    )
+    return transfer.Setup(CHOICE, budget, scratch, checkpoints=tmp_path / name, verbose=0)
 
 
 def tiny_source(classes, size=32) -> keras.Model:
@@ -156,7 +162,7 @@ def test_summary_compares_with_the_paper(outcomes):
 def test_last_layer_changes_the_classifier_only(tmp_path):
     source = tiny_source(CLASSES)
     before = weights(source)
-    outcome = transfer.last_layer(source, CLASSES, splits(CLASSES), setup(tmp_path, "ll"))
+    outcome = transfer.run_experiment("last_layer", source, CLASSES, splits(CLASSES), setup(tmp_path, "ll"))
     after = weights(outcome["model"])
     assert changed(before, after) == {"predictions/kernel", "predictions/bias"}
     assert outcome["head"] == "source"  # same classes: the source classifier is the starting point
@@ -166,7 +172,9 @@ def test_last_layer_changes_the_classifier_only(tmp_path):
 def test_whole_model_batch_norm_setting(tmp_path, batch_norm):
     source = tiny_source(CLASSES)
     before = weights(source)
-    outcome = transfer.whole_model(source, CLASSES, splits(CLASSES), setup(tmp_path, "wm", batch_norm=batch_norm))
+    outcome = transfer.run_experiment(
+        "whole_model", source, CLASSES, splits(CLASSES), setup(tmp_path, "wm", batch_norm=batch_norm)
+    )
     moved = changed(before, weights(outcome["model"]))
     statistics = {"bn/moving_mean", "bn/moving_variance", "bn/gamma", "bn/beta"}
     assert {"conv/kernel", "conv/bias", "predictions/kernel"} <= moved
@@ -176,10 +184,24 @@ def test_whole_model_batch_norm_setting(tmp_path, batch_norm):
 def test_other_target_classes_get_a_new_classifier(tmp_path):
     target = splits(["a", "b", "c"])
     source = tiny_source(CLASSES)
-    outcome = transfer.last_layer(source, CLASSES, target, setup(tmp_path, "new"))
+    outcome = transfer.run_experiment("last_layer", source, CLASSES, target, setup(tmp_path, "new"))
     assert outcome["head"] == "new" and outcome["model"].output_shape == (None, 3)
     assert outcome["probabilities"].shape == (18, 3) and outcome["trainable_params"] == 4 * 3 + 3
     np.testing.assert_array_equal(weights(outcome["model"])["conv/kernel"], weights(source)["conv/kernel"])
+
+
+def test_a_retraining_marked_tuned_takes_the_tuned_optimizer_rate_and_decay_and_otherwise_its_own(tmp_path):
+    own = setup(tmp_path, "own")
+    assert transfer.settings_of("whole_model", own) == Retrain("sgd", 0.05, 0.9)  # finetune()'s own values
+    paper_way = transfer.Setup(
+        CHOICE,
+        dataclasses.replace(own.finetune, whole_model=Retrain("sgd", 0.05, 0.9, tuned=True)),
+        own.scratch,
+        own.checkpoints,
+    )
+    # CHOICE trains with adam at 0.001, decay 0.9 (HYPER above)
+    assert transfer.settings_of("whole_model", paper_way) == Retrain("adam", 0.001, 0.9, tuned=True)
+    assert transfer.settings_of("last_layer", paper_way) == Retrain("adam", 0.05, 1.0)
 
 
 def test_head_surgery_on_a_real_application_model():

@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from pathlib import Path
 
 import fixtures
 import keras
 import numpy as np
 import pytest
-import yaml
 
-from fashioncat import config
+from fashioncat import config, paper, typed
 from fashioncat.config import Augment, Hyper
 from fashioncat.contracts import STEPS, Choice, read_choice, read_trial, write_choice
-from fashioncat.model import tuning
+from fashioncat.model.grid import rounds
+from fashioncat.model.memo import Memo
+from fashioncat.model.search import better, run_step
 from fashioncat.model.splits import Splits, load_splits, stratified_subset
-from fashioncat.reporting import paper, report
+from fashioncat.model.step_report import step_report
+from fashioncat.model.trials import Trial, TrialRunner, trial_data
+from fashioncat.reporting import report
 
 START = Choice(
     "vgg16",
@@ -44,25 +46,24 @@ def data(tmp_path_factory):
         splits = load_splits("data/split/source", 32, names=("train", "val"))
     finally:
         os.chdir(here)
-    return tuning.trial_data(splits, 0, 7)
+    return trial_data(splits, 0, 7)
 
 
 def runner(data):
-    return tuning.TrialRunner("vgg16", data, image_size=32, batch_size=8, seed=7)
+    return TrialRunner("vgg16", data, image_size=32, batch_size=8, seed=7)
 
 
 def test_rounds_follow_the_paper():
-    paper_grids = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/paper_grids.yaml").read_text())
-    grids = config.build(config.Grids, paper_grids, "tune.grids")
-    augmentation = tuning.rounds("augmentation", grids.augmentation)
+    grids = typed.build(config.Grids, paper.GRIDS, "tune.grids")
+    augmentation = rounds("augmentation", grids.augmentation)
     assert [list(r[0]) for r in augmentation] == [["rotation"], ["shear"], ["zoom"], ["horizontal_flip"]]
     assert [len(r) for r in augmentation] == [4, 4, 4, 2]
-    (pairs,) = tuning.rounds("lr_regularizer", grids.lr_regularizer)
+    (pairs,) = rounds("lr_regularizer", grids.lr_regularizer)
     assert len(pairs) == 9 and pairs[0] == {"learning_rate": 0.01, "regularizer": "l1"}
     assert all(
         paper.tuning_accuracy(step, c) is not None
         for step in STEPS
-        for r in tuning.rounds(step, getattr(grids, step))
+        for r in rounds(step, getattr(grids, step))
         for c in r
     )
 
@@ -105,7 +106,7 @@ def test_a_diverging_trial_is_recorded_as_failed(data):
     boom = START.with_changes({"optimizer": "sgd", "learning_rate": 1e6, "regularizer": "none"})
     trial = runner(data).run(boom, {"learning_rate": 1e6}, epochs=2, patience=0)
     assert trial.failed and trial.val_accuracy is None
-    assert not tuning.better(trial, None)
+    assert not better(trial, None)
 
 
 class ScoredRunner:
@@ -117,15 +118,15 @@ class ScoredRunner:
     def run(self, choice, changes, *, epochs, patience):
         self.calls.append(changes)
         key = (choice.augment.rotation, choice.augment.shear)
-        return tuning.Trial(changes, self.scores.get(key, 0.1), 1.0, epochs)
+        return Trial(changes, self.scores.get(key, 0.1), 1.0, epochs)
 
 
 def test_augmentation_sweeps_each_knob_from_the_best_so_far(tmp_path):
     grid = config.AugmentGrid(rotation=[0, 10, 30], shear=[0, 0.2], zoom=[0], horizontal_flip=[False])
     scores = {(0, 0): 0.5, (10, 0): 0.6, (30, 0): 0.4, (10, 0.2): 0.7, (0, 0.2): 0.9}
     fake = ScoredRunner(scores)
-    memo = tuning.Memo(tmp_path / "trials.json", "key")
-    result = tuning.run_step("augmentation", grid, START, fake, memo, epochs=1, patience=0, log=lambda _: None)
+    memo = Memo(tmp_path / "trials.json", "key")
+    result = run_step("augmentation", grid, START, fake, memo, epochs=1, patience=0, log=lambda _: None)
     assert result.chosen.augment.rotation == 10 and result.chosen.augment.shear == 0.2  # (0, 0.2) never tried
     assert len(result.trials) == 7 and result.reused == 3 and len(fake.calls) == 4
 
@@ -134,8 +135,8 @@ def test_an_interrupted_step_resumes_its_finished_trials(tmp_path):
     grid = config.InitializerGrid(initializer=["he_normal", "zeros"])
 
     def step(runner, fingerprint):
-        memo = tuning.Memo(tmp_path / "trials.json", fingerprint)
-        tuning.run_step("initializer", grid, START, runner, memo, epochs=1, patience=0, log=lambda _: None)
+        memo = Memo(tmp_path / "trials.json", fingerprint)
+        run_step("initializer", grid, START, runner, memo, epochs=1, patience=0, log=lambda _: None)
 
     step(ScoredRunner({}), "key")
     again = ScoredRunner({})
@@ -149,21 +150,21 @@ def test_an_interrupted_step_resumes_its_finished_trials(tmp_path):
 def test_the_next_step_takes_the_choice_files_score_instead_of_training_it_again(tmp_path):
     quiet = dict(epochs=1, patience=0, log=lambda _: None)
     grid = config.AugmentGrid(rotation=[0, 10], shear=[0], zoom=[0], horizontal_flip=[False])
-    memo = tuning.Memo(tmp_path / "a", "key")
-    first = tuning.run_step("augmentation", grid, START, ScoredRunner({(10, 0): 0.6}), memo, **quiet)
+    memo = Memo(tmp_path / "a", "key")
+    first = run_step("augmentation", grid, START, ScoredRunner({(10, 0): 0.6}), memo, **quiet)
     write_choice(tmp_path / "augmentation.json", first.chosen, first.score)
     start, score = read_choice(tmp_path / "augmentation.json"), read_trial(tmp_path / "augmentation.json")
     assert start == first.chosen and score["val_accuracy"] == 0.6 and score["step"] == "augmentation"
 
     grid = config.InitializerGrid(initializer=["he_normal", "glorot_uniform"])
-    fake, memo = ScoredRunner({}), tuning.Memo(tmp_path / "b", "key")
+    fake, memo = ScoredRunner({}), Memo(tmp_path / "b", "key")
     memo.carry(start, score)
-    second = tuning.run_step("initializer", grid, start, fake, memo, **quiet)
+    second = run_step("initializer", grid, start, fake, memo, **quiet)
     assert fake.calls == [{"initializer": "he_normal"}]  # glorot_uniform is the start: not trained again
     carried = second.trials[1]
     assert (carried.val_accuracy, carried.fit_seconds, carried.carried_from) == (0.6, None, "augmentation")
     assert second.reused == 1 and second.chosen == start and second.score["step"] == "augmentation"
-    m = tuning.step_report(
+    m = step_report(
         "initializer", grid, start, second, config.TrialConfig(epochs=1, subset=8, val_subset=0, patience=0), 8
     )
     assert m["trials_run"] == 1
@@ -171,17 +172,17 @@ def test_the_next_step_takes_the_choice_files_score_instead_of_training_it_again
     assert "| initializer glorot_uniform | 60.0% | 77.5% | – |" in lines
     assert any(line.startswith("initializer glorot_uniform: not trained again") for line in lines)
 
-    other, memo = ScoredRunner({}), tuning.Memo(tmp_path / "c", "another budget")
+    other, memo = ScoredRunner({}), Memo(tmp_path / "c", "another budget")
     memo.carry(start, score)
-    tuning.run_step("initializer", grid, start, other, memo, **quiet)
+    run_step("initializer", grid, start, other, memo, **quiet)
     assert len(other.calls) == 2
 
 
 def test_ties_keep_the_first_configuration_and_failures_never_win():
-    a = tuning.Trial({"x": 1}, 0.5, 1.0, 1)
-    assert tuning.better(a, None)
-    assert not tuning.better(tuning.Trial({"x": 2}, 0.5, 1.0, 1), a)
-    assert not tuning.better(tuning.Trial({"x": 3}, 0.9, 1.0, 1, failed="diverged"), a)
+    a = Trial({"x": 1}, 0.5, 1.0, 1)
+    assert better(a, None)
+    assert not better(Trial({"x": 2}, 0.5, 1.0, 1), a)
+    assert not better(Trial({"x": 3}, 0.9, 1.0, 1, failed="diverged"), a)
 
 
 def test_stratified_subset_is_balanced_and_seeded():
@@ -198,14 +199,14 @@ def test_trial_data_cuts_train_and_val_to_balanced_seeded_subsets():
     splits = Splits(list("abcd"), {}, {}, {})
     for name in ("train", "val"):
         splits.images[name], splits.labels[name], splits.paths[name] = images, labels, [str(i) for i in range(100)]
-    cut = tuning.trial_data(splits, 40, 3, val_subset=20)
+    cut = trial_data(splits, 40, 3, val_subset=20)
     assert np.bincount(cut.labels["train"]).tolist() == [10] * 4
     assert np.bincount(cut.labels["val"]).tolist() == [5] * 4
     # images, labels and paths stay aligned, and the same seed gives the same cut
     assert [int(p) for p in cut.paths["val"]] == cut.images["val"].ravel().tolist()
     assert (cut.labels["val"] == labels[cut.images["val"].ravel()]).all()
-    assert cut.digest() == tuning.trial_data(splits, 40, 3, val_subset=20).digest()
-    assert len(tuning.trial_data(splits, 40, 3).labels["val"]) == 100
+    assert cut.digest() == trial_data(splits, 40, 3, val_subset=20).digest()
+    assert len(trial_data(splits, 40, 3).labels["val"]) == 100
 
 
 def test_choice_files_round_trip(tmp_path):

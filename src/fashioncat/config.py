@@ -1,27 +1,29 @@
-"""Typed, validated view of params.yaml.
+"""Typed, validated view of params.yaml: one dataclass per section, each with its checks.
 
 Every stage loads the whole file through `load`, so a mistake anywhere (unknown
 key, wrong type, ratios that do not sum to 1, missing mapping file) stops the
-run before any work starts, with one line naming the key.
+run before any work starts, with one line naming the key. The YAML-to-dataclass
+converter is `fashioncat.typed`; the guard that limits a stage to its declared keys
+is `fashioncat.declared`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
-import inspect
 import math
 import re
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from fashioncat.errors import FashionError
+from fashioncat.typed import build, join, parse
 
-FORMATS = ("deepfashion", "imaterialist")
+FORMATS = ("deepfashion", "imaterialist", "coco", "deepfashion2", "imagefolder", "csv")
+CATEGORY_FIELDS = ("name", "supercategory", "id")  # coco: which field of a category the class mapping names
+CROWD = ("drop", "keep")  # coco: what becomes of an annotation with iscrowd 1
+BOX_FORMATS = ("xyxy", "xywh")  # csv: corners, or top-left corner and size
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 FITS = ("stretch", "pad")
 # Names only: fashioncat.model.models maps them to Keras objects (this module must not import TensorFlow).
 ARCHITECTURES = ("vgg16", "resnet50", "resnet50v2")
@@ -33,6 +35,9 @@ EXECUTORS = ("local", "ray")
 DISTRIBUTE = ("auto", "none")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 LABEL_FILTERS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_learning", "predicted_neq_given")
+# Dataset names go into dvc.yaml commands and output paths (data/raw/<name>): nothing a shell or a path reads.
+DATASET_NAME = re.compile(r"[a-z0-9_]+")
+MAX_MARGIN = 10.0  # crop.margin: 10 box sizes on each side is already more than any crop needs; huge ones overflow
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,7 @@ class Hyper:
             _one_of(self, key, name, known)
         _positive(self, key, "learning_rate")
         _non_negative(self, key, "l1", "l2")
-        _decay(self.decay, _join(key, "decay"))
+        _decay(self.decay, join(key, "decay"))
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,109 @@ class EmbeddedConfig:
 
 
 @dataclass(frozen=True)
+class NoOptions:
+    """deepfashion and imaterialist: their layout is fixed, nothing to choose."""
+
+    partial: typing.ClassVar[bool] = True
+
+
+@dataclass(frozen=True)
+class CocoOptions:
+    """COCO instances JSON (Fashionpedia, ModaNet, DeepFashion2 converted): one crop per annotation."""
+
+    partial: typing.ClassVar[bool] = True  # every key has a default
+
+    annotations: str = ""  # the JSON, relative to the dataset folder; "" = the one JSON at the top or in annotations/
+    images: str = ""  # the folder each image's file_name is relative to; "" = the dataset folder
+    category_field: str = "name"  # what the class mapping lists: category name, supercategory or id
+    crowd: str = "drop"  # iscrowd 1 (a group of garments under one box): drop | keep
+    min_box_side: float = 0  # boxes narrower or lower than this many pixels are dropped
+
+    def check(self, key: str) -> None:
+        _one_of(self, key, "category_field", CATEGORY_FIELDS)
+        _one_of(self, key, "crowd", CROWD)
+        _non_negative(self, key, "min_box_side")
+        _relative(self, key, "annotations", "images")
+
+
+@dataclass(frozen=True)
+class DeepFashion2Options:
+    """DeepFashion2 (image/NNNNNN.jpg, annos/NNNNNN.json): one crop per item."""
+
+    partial: typing.ClassVar[bool] = True
+
+    min_box_side: float = 0
+    max_occlusion: int = 3  # 1 slight, 2 medium, 3 heavy: items occluded more are dropped
+    viewpoints: list[int] = dataclasses.field(default_factory=lambda: [1, 2, 3])  # 1 no wear, 2 frontal, 3 side/back
+
+    def check(self, key: str) -> None:
+        _non_negative(self, key, "min_box_side")
+        if not 1 <= self.max_occlusion <= 3:
+            raise FashionError(f"params.yaml: {key}.max_occlusion must be 1, 2 or 3, not {self.max_occlusion!r}")
+        views = self.viewpoints
+        if not views or not set(views) <= {1, 2, 3} or len(set(views)) < len(views):
+            raise FashionError(f"params.yaml: {key}.viewpoints must list some of 1, 2, 3 once each, not {views}")
+
+
+@dataclass(frozen=True)
+class ImageFolderOptions:
+    """One folder per category, the whole image kept."""
+
+    partial: typing.ClassVar[bool] = True
+
+    extensions: list[str] = dataclasses.field(default_factory=lambda: list(IMAGE_EXTENSIONS))  # any case
+
+    def check(self, key: str) -> None:
+        if not self.extensions:
+            raise FashionError(f"params.yaml: {key}.extensions must list at least one extension")
+        for i, ext in enumerate(self.extensions):
+            if not re.fullmatch(r"\.[A-Za-z0-9]+", ext):
+                raise FashionError(f"params.yaml: {key}.extensions[{i}] must be like '.jpg', not {ext!r}")
+
+
+@dataclass(frozen=True)
+class CsvOptions:
+    """A table of image and label, optionally with a box (Kaggle Fashion Product Images: styles.csv)."""
+
+    partial: typing.ClassVar[bool] = True
+
+    file: str = ""  # the CSV, relative to the dataset folder; "" = the one .csv at the top
+    image_column: str = "image"
+    image_template: str = "{}"  # the image's path, {} standing for the column's value: "images/{}.jpg"
+    label_column: str = "label"
+    box_columns: list[str] = dataclasses.field(default_factory=list)  # 4 columns to crop to; [] = whole image
+    box_format: str = "xyxy"  # xyxy: x1 y1 x2 y2 | xywh: x y width height
+    delimiter: str = ","
+
+    def check(self, key: str) -> None:
+        _relative(self, key, "file")
+        _one_of(self, key, "box_format", BOX_FORMATS)
+        if self.image_template.count("{}") != 1:
+            raise FashionError(
+                f"params.yaml: {key}.image_template must hold {{}} once (where the column's value goes), "
+                f"not {self.image_template!r}"
+            )
+        if len(self.box_columns) not in (0, 4):
+            raise FashionError(
+                f"params.yaml: {key}.box_columns must name 4 columns (or none: whole images), "
+                f"not {len(self.box_columns)}"
+            )
+        if len(self.delimiter) != 1 or self.delimiter in '"\r\n':
+            raise FashionError(f"params.yaml: {key}.delimiter must be one character, not a quote or line break")
+
+
+# the options each dataset format takes, under datasets.<name>.options
+OPTIONS = {
+    "deepfashion": NoOptions,
+    "imaterialist": NoOptions,
+    "coco": CocoOptions,
+    "deepfashion2": DeepFashion2Options,
+    "imagefolder": ImageFolderOptions,
+    "csv": CsvOptions,
+}
+
+
+@dataclass(frozen=True)
 class DatasetConfig:
     """One dataset: where it is, how to read it, how to map its labels."""
 
@@ -91,11 +199,19 @@ class DatasetConfig:
     location: str
     classes: str
     per_class: int
+    options: dict | None = None  # the format's settings (OPTIONS); the default serves code, params.yaml needs the key
 
     def check(self, key: str) -> None:
         _one_of(self, key, "format", FORMATS)
         _positive(self, key, "per_class")
         _existing_file(self, key, "classes")
+        self.reader_options(key)
+
+    def reader_options(self, key: str = "datasets.<name>"):
+        """This format's options, typed and checked (an error names `key`.options)."""
+        if OPTIONS[self.format] is NoOptions and self.options:
+            raise FashionError(f"params.yaml: {key}.options must be empty: format {self.format} takes no options")
+        return build(OPTIONS[self.format], self.options or {}, join(key, "options"))
 
 
 @dataclass(frozen=True)
@@ -109,6 +225,7 @@ class DownloadConfig:
     max_per_class: int
     deadline_s: float = 300.0  # all tries of one file together
     local_roots: list[str] = dataclasses.field(default_factory=list)  # where absolute file: URLs may also read
+    allowed_hosts: list[str] = dataclasses.field(default_factory=list)  # hosts exempt from the internal-address ban
 
     def check(self, key: str) -> None:
         _positive(self, key, "workers", "timeout_s", "max_bytes", "deadline_s")
@@ -116,6 +233,12 @@ class DownloadConfig:
         for i, root in enumerate(self.local_roots):
             if not Path(root).is_dir():
                 raise FashionError(f"params.yaml: {key}.local_roots[{i}]: folder {root} does not exist")
+        for i, host in enumerate(self.allowed_hosts):
+            if not re.fullmatch(r"[\w.-]+|\[?[0-9a-fA-F:.]+\]?", host):
+                raise FashionError(
+                    f"params.yaml: {key}.allowed_hosts[{i}]: {host!r} is not a host name or IP address "
+                    "(no scheme, port or path)"
+                )
 
 
 @dataclass(frozen=True)
@@ -128,12 +251,14 @@ class CropConfig:
     def check(self, key: str) -> None:
         _positive(self, key, "size")
         _non_negative(self, key, "margin", "workers")
+        _at_most(self, key, MAX_MARGIN, "margin")
         _one_of(self, key, "fit", FITS)
 
 
 @dataclass(frozen=True)
 class BalanceConfig:
     allow_smaller: bool
+    skip_stale_corrections: bool  # true: skip (and count) a correction balance cannot apply, instead of failing
 
 
 @dataclass(frozen=True)
@@ -170,7 +295,7 @@ class Augment:
     def check(self, key: str) -> None:
         _non_negative(self, key, "rotation", "shear", "zoom")
         if self.zoom >= 1:
-            raise FashionError(f"params.yaml: {_join(key, 'zoom')} must be below 1, not {self.zoom!r}")
+            raise FashionError(f"params.yaml: {join(key, 'zoom')} must be below 1, not {self.zoom!r}")
 
     @property
     def active(self) -> bool:
@@ -205,6 +330,12 @@ class Override:
     l2: float | None = None
 
 
+# Keras' 0.99 needs a few hundred steps before the moving statistics used at inference match
+# the data; a CPU-sized tuning trial (about 40 steps) would score chance on validation however
+# well it trained. 0.9 settles in about 30 steps. The paper profile sets Keras' 0.99.
+DEFAULT_BATCH_NORM_MOMENTUM = 0.9
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     image_size: int
@@ -218,9 +349,15 @@ class TrainConfig:
     distribute: str = "auto"  # auto: MirroredStrategy over the GPUs when there are several | none: never
     precision: str = "auto"  # auto: mixed_float16 when a GPU is visible, else float32 | one of PRECISIONS
     deterministic: bool = True  # op determinism; false lets Keras compile with XLA on a GPU
+    batch_norm_momentum: float = DEFAULT_BATCH_NORM_MOMENTUM  # Keras (and so the paper): 0.99
 
     def check(self, key: str) -> None:
         _positive(self, key, "image_size", "batch_size", "epochs")
+        if not 0 < self.batch_norm_momentum < 1:
+            raise FashionError(
+                f"params.yaml: {key}.batch_norm_momentum must be between 0 and 1 (exclusive), not"
+                f" {self.batch_norm_momentum}"
+            )
         _non_negative(self, key, "patience", "subset")
         _one_of(self, key, "distribute", DISTRIBUTE)
         _one_of(self, key, "precision", PRECISIONS)
@@ -376,16 +513,17 @@ class FinalConfig:
 
 @dataclass(frozen=True)
 class Retrain:
-    """How a transfer experiment retrains: its own optimizer and schedule, not the from-scratch ones."""
+    """How a transfer experiment retrains: its own optimizer and schedule, or (`tuned`) the from-scratch ones."""
 
     optimizer: str
     learning_rate: float
     decay: float
+    tuned: bool = False  # true: the tuned configuration's optimizer, learning rate and decay (the paper's way)
 
     def check(self, key: str) -> None:
         _one_of(self, key, "optimizer", OPTIMIZERS)
         _positive(self, key, "learning_rate")
-        _decay(self.decay, _join(key, "decay"))
+        _decay(self.decay, join(key, "decay"))
 
 
 @dataclass(frozen=True)
@@ -432,6 +570,10 @@ class Config:
     finetune: FinetuneConfig
     label_issues: LabelIssuesConfig
 
+    def check(self, key: str) -> None:
+        for name in self.datasets:
+            _dataset_name(name)
+
     def dataset(self, name: str) -> DatasetConfig:
         if name not in self.datasets:
             raise FashionError(f"params.yaml: datasets.{name} is not defined (have: {', '.join(self.datasets)})")
@@ -442,86 +584,30 @@ def load(path: str | Path = "params.yaml") -> Config:
     """Read and validate params.yaml; raise FashionError naming the bad key."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise FashionError(f"{path}: parameters file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        raise FashionError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    return build(Config, raw, "")
-
-
-def build(cls, raw, key: str):
-    """Turn plain YAML data into the dataclass `cls`, checking every key and type."""
-    label = key or "the top level"
-    if not isinstance(raw, dict):
-        raise FashionError(f"params.yaml: {label} must be a mapping, not {_kind(raw)}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in raw if k not in names]
-    if unknown:
-        raise FashionError(f"params.yaml: unknown key {_join(key, unknown[0])} (allowed: {', '.join(names)})")
-    missing = [f.name for f in dataclasses.fields(cls) if f.name not in raw and not getattr(cls, "partial", False)]
-    if missing:
-        raise FashionError(f"params.yaml: missing key {_join(key, missing[0])}")
-    values = {name: _convert(hints[name], raw[name], _join(key, name)) for name in names if name in raw}
-    obj = cls(**values)
-    if hasattr(obj, "check"):
-        obj.check(key)
-    return obj
-
-
-def _convert(hint, value, key: str):
-    origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value, key)
-    if origin is dict:
-        _, value_type = typing.get_args(hint)
-        if not isinstance(value, dict) or not value:
-            raise FashionError(f"params.yaml: {key} must be a non-empty mapping, not {_kind(value)}")
-        return {str(k): _convert(value_type, v, f"{key}.{k}") for k, v in value.items()}
-    if origin is list:
-        (item_type,) = typing.get_args(hint)
-        if not isinstance(value, list):
-            raise FashionError(f"params.yaml: {key} must be a list, not {_kind(value)}")
-        return [_convert(item_type, v, f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        hint = next(o for o in options if o is not type(None))
-    return _scalar(hint, value, key)
-
-
-# YAML 1.1 (PyYAML) reads 1e-5 as a string: it wants a dot in the mantissa (1.0e-5).
-_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _scalar(hint, value, key: str):
-    if hint is float and isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
-        return float(value)
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is bool and not isinstance(value, bool):
-        raise FashionError(f"params.yaml: {key} must be true or false, not {value!r}")
-    if hint is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise FashionError(f"params.yaml: {key} must be an integer, not {value!r}")
-    if not isinstance(value, hint):
-        raise FashionError(f"params.yaml: {key} must be {hint.__name__}, not {_kind(value)} {value!r}")
-    return value
+    except UnicodeDecodeError as exc:
+        raise FashionError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return build(Config, parse(text, str(path)), "")
 
 
 def _positive(obj, key: str, *names: str) -> None:
     for name in names:
         if getattr(obj, name) <= 0:
-            raise FashionError(f"params.yaml: {_join(key, name)} must be positive, not {getattr(obj, name)!r}")
+            raise FashionError(f"params.yaml: {join(key, name)} must be positive, not {getattr(obj, name)!r}")
 
 
 def _non_negative(obj, key: str, *names: str) -> None:
     for name in names:
         if getattr(obj, name) < 0:
-            raise FashionError(f"params.yaml: {_join(key, name)} must not be negative, not {getattr(obj, name)!r}")
+            raise FashionError(f"params.yaml: {join(key, name)} must not be negative, not {getattr(obj, name)!r}")
+
+
+def _at_most(obj, key: str, limit: float, *names: str) -> None:
+    for name in names:
+        if getattr(obj, name) > limit:
+            raise FashionError(f"params.yaml: {join(key, name)} must be at most {limit:g}, not {getattr(obj, name)!r}")
 
 
 def _decay(value: float, key: str) -> None:
@@ -530,59 +616,30 @@ def _decay(value: float, key: str) -> None:
         raise FashionError(f"params.yaml: {key} must be in (0, 1], not {value!r}")
 
 
+def _dataset_name(name: str) -> None:
+    if not DATASET_NAME.fullmatch(name):
+        raise FashionError(
+            f"params.yaml: datasets: the dataset name {name!r} may hold only a-z, 0-9 and _ "
+            "(it goes into dvc.yaml commands and output paths)"
+        )
+
+
 def _one_of(obj, key: str, name: str, allowed: tuple[str, ...]) -> None:
     value = getattr(obj, name)
     if value not in allowed:
-        raise FashionError(f"params.yaml: {_join(key, name)} must be one of {', '.join(allowed)}, not {value!r}")
+        raise FashionError(f"params.yaml: {join(key, name)} must be one of {', '.join(allowed)}, not {value!r}")
+
+
+def _relative(obj, key: str, *names: str) -> None:
+    """Paths inside the dataset folder: relative, and never up out of it."""
+    for name in names:
+        value = getattr(obj, name)
+        if Path(value).is_absolute() or ".." in Path(value).parts:
+            raise FashionError(
+                f"params.yaml: {join(key, name)} must be a path inside the dataset folder, not {value!r}"
+            )
 
 
 def _existing_file(obj, key: str, name: str) -> None:
     if not Path(getattr(obj, name)).is_file():
-        raise FashionError(f"params.yaml: {_join(key, name)}: mapping file {getattr(obj, name)} does not exist")
-
-
-def _join(key: str, name: str) -> str:
-    return f"{key}.{name}" if key else name
-
-
-def _kind(value) -> str:
-    return "nothing" if value is None else type(value).__name__
-
-
-class Declared:
-    """A read-only view of a config (or part of one) that serves only the keys in `allowed`.
-
-    Reading a covered key gives the real value; reading a key above a covered one gives
-    another view; reading anything else raises a FashionError naming the key and the
-    stage. Methods of a section are served as they are.
-    """
-
-    def __init__(self, obj, allowed: list[str], stage: str, path: str = ""):
-        self._obj, self._allowed, self._stage, self._path = obj, allowed, stage, path
-
-    def _get(self, name: str, value):
-        key = _join(self._path, name)
-        if inspect.ismethod(value) and value.__self__ is self._obj:
-            return functools.partial(value.__func__, self)  # the method's own reads go through this view
-        if callable(value) and not dataclasses.is_dataclass(value):
-            return value
-        if any(key == a or key.startswith(a + ".") for a in self._allowed):
-            return value
-        if any(a.startswith(key + ".") for a in self._allowed):
-            return Declared(value, self._allowed, self._stage, key)
-        raise FashionError(
-            f"stage {self._stage} reads params.yaml key {key}, which its dvc.yaml entry does not declare "
-            f"(declared: {', '.join(self._allowed) or 'none'})"
-        )
-
-    def __getattr__(self, name: str):
-        return self._get(name, getattr(self._obj, name))
-
-    def __getitem__(self, name: str):
-        return self._get(name, self._obj[name])
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._obj
-
-    def __iter__(self):
-        return iter(self._obj)
+        raise FashionError(f"params.yaml: {join(key, name)}: mapping file {getattr(obj, name)} does not exist")

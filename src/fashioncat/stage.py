@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from fashioncat import config
+from fashioncat.declared import Declared
 from fashioncat.errors import FashionError
 from fashioncat.io import DISK_FULL, usable_cores, write_json
 
@@ -46,8 +47,9 @@ def run(
     """Parse arguments, load the validated config, call `main`; user errors become one line and exit 2.
 
     When `main` returns a report, it goes to `--details` with the stage's wall time and
-    the machine it ran on added (timings compare only within one CPU kind), and the report's `headline` keys (dotted paths; `*` matches any key at
-    its level; or a function of the arguments giving them) go to `--metrics`.
+    the machine it ran on added (timings compare only within one CPU kind), and the
+    report's `headline` keys (dotted paths; `*` matches any key at its level; or a
+    function of the arguments giving them) go to `--metrics`.
     """
     args = p.parse_args()
     started = time.perf_counter()
@@ -129,7 +131,7 @@ def _config_for_this_stage(params: str):
     name = os.environ.get("DVC_STAGE")
     if not name or not Path("dvc.yaml").is_file():
         return cfg
-    return config.Declared(cfg, declared_params(name), name)
+    return Declared(cfg, declared_params(name), name)
 
 
 def declared_params(name: str, pipeline: str | Path = "dvc.yaml") -> list[str]:

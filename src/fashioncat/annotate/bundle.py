@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def write(
     fit: str,
 ) -> Settings:
     """Make the bundle folder `out` (replaced atomically) from a trained model and its classes.json."""
+    classes = _classes(Path(classes_path))  # checked before Keras reads the model
     model = _load(Path(model_path))
-    classes = _classes(Path(classes_path))
     source = {
         "model": str(model_path),
         "sha256": _sha256(Path(model_path)),
@@ -81,7 +82,11 @@ def write(
 
 
 def load(folder: str | Path) -> tuple[keras.Model, Settings]:
-    """The bundled model and its settings; a FashionError naming the file when anything is missing or wrong."""
+    """The bundled model and its settings; a FashionError naming the file when anything is missing or wrong.
+
+    bundle.json and the binding are checked before Keras reads model.keras: a file that is
+    not the bundle's own is never loaded.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FashionError(f"{folder}: model bundle folder does not exist (make one with `dvc repro bundle`)")
@@ -89,12 +94,12 @@ def load(folder: str | Path) -> tuple[keras.Model, Settings]:
     model_path = folder / MODEL_FILE
     if not model_path.is_file():
         raise FashionError(f"{model_path}: model file missing from the bundle")
-    model = _load(model_path)
     if binding(model_path, settings.classes) != settings.binding:
         raise FashionError(
             f"{folder / SETTINGS_FILE}: its classes and {MODEL_FILE} are not the pair the bundle was made with "
-            f"(class order or model changed); remake the bundle with `dvc repro bundle`"
+            f"(class order or model changed, or {MODEL_FILE} damaged); remake the bundle with `dvc repro bundle`"
         )
+    model = _load(model_path)
     _check_fits(model, settings, model_path)
     return model, settings
 
@@ -125,7 +130,24 @@ def read_settings(path: Path) -> Settings:
             raise FashionError(f"{path}: key {key!r} missing or of the wrong type")
     if raw["fit"] not in FITS or not raw["classes"] or raw["image_size"] < 1 or raw["crop_size"] < 1:
         raise FashionError(f"{path}: fit, classes, image_size or crop_size has an impossible value")
+    _check_classes(path, raw["classes"], "key 'classes'")
+    if not re.fullmatch(r"[0-9a-f]{64}", raw["binding"]):
+        raise FashionError(
+            f"{path}: key 'binding' must be a SHA-256 digest (64 hex digits), not {raw['binding']!r:.80}"
+        )
     return Settings(**{key: raw[key] for key in expected})
+
+
+def _check_classes(path: Path, classes: list, what: str) -> None:
+    """Class names must be non-empty strings, each once: an output index must mean one class."""
+    for i, name in enumerate(classes):
+        if not isinstance(name, str) or not name.strip():
+            raise FashionError(f"{path}: {what}: entry {i} must be a class name (non-empty text), not {name!r:.80}")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(classes):
+        if name in seen:
+            raise FashionError(f"{path}: {what}: class {name!r:.80} is listed twice (entries {seen[name]} and {i})")
+        seen[name] = i
 
 
 def _load(path: Path) -> keras.Model:
@@ -145,8 +167,9 @@ def _classes(path: Path) -> list[str]:
         raise FashionError(f"{path}: classes file does not exist") from None
     except json.JSONDecodeError as exc:
         raise FashionError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+    if not isinstance(classes, list) or not classes:
         raise FashionError(f"{path}: must be a non-empty JSON list of class names")
+    _check_classes(path, classes, "class list")
     return classes
 
 

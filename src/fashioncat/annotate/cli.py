@@ -19,6 +19,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -233,10 +234,10 @@ def csv_columns(top_k: int, boxes: bool) -> list[str]:
 class _Sink:
     """Writes rows as CSV or JSON lines to an open text file, or gathers Label Studio tasks for `close`."""
 
-    def __init__(self, f, fmt: str, top_k: int, boxes: bool, model_version: str = "", image_root: str | None = None):
+    def __init__(self, f, fmt: str, top_k: int, boxes: bool, model_version: str = "", links: dict | None = None):
         self.f, self.fmt, self.top_k, self.boxes = f, fmt, top_k, boxes
         self.csv = csv.writer(f) if fmt == "csv" else None
-        self.model_version, self.image_root = model_version, image_root
+        self.model_version, self.links = model_version, links or {}
         self.tasks: list[dict] = []
 
     def header(self) -> None:
@@ -257,7 +258,7 @@ class _Sink:
                         label,
                         score,
                         self.model_version,
-                        label_studio.image_reference(item.path, self.image_root),
+                        self.links[item.path],
                         **box,
                     )
                 )
@@ -379,13 +380,14 @@ def annotate(
     fmt = output_format(out)
     if fmt == "label-studio" and resume:
         raise FashionError(f"{out}: --resume works for .csv and .jsonl; Label Studio tasks are written in one go")
+    links = image_links(items, image_root) if fmt == "label-studio" else {}  # refused before anything is written
     top_k = min(top_k, len(settings.classes))
     done = done_keys(out, fmt, top_k, boxes, settings.classes) if resume else set()
     todo = [item for item in items if item.key not in done]
     counts = {"images": len(items), "skipped": len(items) - len(todo), "annotated": 0, "unreadable": 0, "review": 0}
     started = time.perf_counter()
     with _destination(out, resume) as f, ThreadPoolExecutor(usable_cores()) as pool:
-        sink = _Sink(f, fmt, top_k, boxes, model_version, image_root)
+        sink = _Sink(f, fmt, top_k, boxes, model_version, links)
         if f.tell() == 0:  # a fresh file, or a resumed one that was never started
             sink.header()
         with _progress(len(todo), progress) as bar:  # closed before any interruption message is printed
@@ -402,6 +404,47 @@ def annotate(
         write_text(label_studio.config_path(out), label_studio.labeling_config(settings.classes))
     seconds = time.perf_counter() - started
     return {**counts, "seconds": round(seconds, 2), "images_per_s": round(len(todo) / seconds, 1) if seconds else 0.0}
+
+
+def is_url(image_root: str) -> bool:
+    return re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", image_root) is not None
+
+
+def image_links(items: Sequence[Item], image_root: str | None) -> dict[str, str]:
+    """How Label Studio reaches each image (by `Item.path`), checked for every image before the run.
+
+    `image_root` a URL: URL/<path>, where no path may hold '..' (the link would leave the
+    root). Otherwise a folder, by default the images' common folder: links to Label Studio's
+    local-files server relative to it, for LOCAL_FILES_DOCUMENT_ROOT=<that folder>; an image
+    outside it is refused.
+    """
+    if image_root and is_url(image_root):
+        for item in items:
+            if ".." in re.split(r"[/\\]", item.path):
+                raise FashionError(
+                    f"{item.path}: '..' in an image path would lead its link out of --image-root {image_root}; "
+                    "name the images without '..' (run from a folder above them)"
+                )
+        return {item.path: label_studio.image_reference(item.path, image_root) for item in items}
+    folder = image_root or default_image_root(items)
+    return {item.path: label_studio.local_file(_below(item, folder)) for item in items}
+
+
+def default_image_root(items: Sequence[Item]) -> str:
+    """The folder all the images are in, at any depth: the document root their links need."""
+    return os.path.commonpath([os.path.dirname(os.path.abspath(item.file)) for item in items]) if items else "."
+
+
+def _below(item: Item, folder: str) -> str:
+    """`item`'s file relative to `folder`, as a '/' path; a FashionError if it is not below it."""
+    for form in (os.path.abspath, os.path.realpath):  # as written first; through links when that fails
+        relative = os.path.relpath(form(item.file), form(folder))
+        if relative != ".." and not relative.startswith(".." + os.sep) and not os.path.isabs(relative):
+            return Path(relative).as_posix()
+    raise FashionError(
+        f"{item.path}: not below {folder}, the folder Label Studio serves the images from "
+        "(LOCAL_FILES_DOCUMENT_ROOT); give --image-root a folder that holds every image"
+    )
 
 
 def _progress(total: int, enabled: bool):
@@ -430,9 +473,12 @@ output (--out): .csv  path[,x_1,y_1,x_2,y_2],label_1,prob_1,...,label_k,prob_k,r
         .json  Label Studio tasks with the top class as a pre-annotation (score: its probability,
                model_version: a digest of the bundle), and beside it <name>.label_config.xml, the
                labelling configuration with the model's classes; create the project from it, then
-               import the tasks. --image-root URL makes image links URL/<path>; without it they
-               point at Label Studio's local-files server (LOCAL_FILES_SERVING_ENABLED=true,
-               LOCAL_FILES_DOCUMENT_ROOT=/). Unreadable images are listed on stderr, not sent.
+               import the tasks. --image-root URL makes image links URL/<path> (no '..' in a path);
+               --image-root FOLDER (default: SOURCE, or the list's folder) makes them links to
+               Label Studio's local-files server relative to FOLDER: start Label Studio with
+               LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT=FOLDER, the dataset
+               folder (never /, which serves every file on the host). Images outside FOLDER are
+               refused. Unreadable images are listed on stderr, not sent.
   review is true when the top probability is below --threshold, and for unreadable images,
   whose error column gives the reason (they never stop the run).
   Without --resume the file appears only when the run finishes. With --resume, images already
@@ -465,7 +511,12 @@ def add_command(subparsers) -> None:
     )
     p.add_argument("--batch-size", type=_at_least_one, default=64, help="images per prediction (default: 64)")
     p.add_argument("--resume", action="store_true", help="skip images already in --out and append to it")
-    p.add_argument("--image-root", metavar="URL", help="Label Studio output: image links are URL/<path>")
+    p.add_argument(
+        "--image-root",
+        metavar="URL|FOLDER",
+        help="Label Studio output: image links are URL/<path>, or local-files links relative to FOLDER, "
+        "Label Studio's LOCAL_FILES_DOCUMENT_ROOT (default: SOURCE, or the list's folder)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -474,6 +525,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         fmt = output_format(args.out)
         items, boxes = gather(args.source)
+        image_root = args.image_root or _dataset_folder(args.source)
+        if fmt == "label-studio":
+            image_links(items, image_root)  # a path it refuses is refused before the model loads
         from fashioncat.annotate import bundle  # imports TensorFlow: only once the inputs are known to be usable
 
         model, settings = bundle.load(args.model)
@@ -488,7 +542,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             boxes=boxes,
             model_version=label_studio.model_version(args.model) if fmt == "label-studio" else "",
-            image_root=args.image_root,
+            image_root=image_root,
         )
     except FashionError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -502,7 +556,19 @@ def run(args: argparse.Namespace) -> int:
         f"review, {report['skipped']} already done ({report['images_per_s']} images/s)",
         file=sys.stderr,
     )
+    if fmt == "label-studio" and not is_url(image_root):
+        print(
+            f"{args.out}: images are linked below {os.path.abspath(image_root)}: start Label Studio with "
+            f"LOCAL_FILES_SERVING_ENABLED=true LOCAL_FILES_DOCUMENT_ROOT={os.path.abspath(image_root)}",
+            file=sys.stderr,
+        )
     return 0
+
+
+def _dataset_folder(source: str | Path) -> str:
+    """The default --image-root: SOURCE itself when it is a folder, else the folder of the list file."""
+    source = Path(source)
+    return str(source if source.is_dir() else source.parent)
 
 
 def _at_least_one(text: str) -> int:

@@ -14,7 +14,7 @@ the model gives the label the image has, lowest first.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,6 @@ from fashioncat.io import read_csv, write_csv, write_json, write_text
 from fashioncat.model import training
 from fashioncat.model.checkpoints import load_model
 from fashioncat.model.splits import load_splits
-from fashioncat.reporting import plots
 
 COLUMNS = ("image", "given", "suggested", "given_label_probability", "suggested_probability", "rank")
 RANKED_BY = "self_confidence"
@@ -69,7 +68,12 @@ def rows(
     return out
 
 
-def contact_sheet(found: list[dict], path: str | Path, title: str) -> None:
+# Draws a contact sheet: (pictures, captions, path, title). The stage passes reporting.plots'
+# contact_sheet_png, so that this module, like all of annotate/, never imports the reporting layer.
+SheetWriter = Callable[[list, list[str], "str | Path", str], None]
+
+
+def contact_sheet(found: list[dict], path: str | Path, title: str, draw: SheetWriter) -> None:
     """The flagged images with their given and suggested labels, read at the resolution stored on disk."""
     pictures, captions = [], []
     for row in found:
@@ -81,7 +85,7 @@ def contact_sheet(found: list[dict], path: str | Path, title: str) -> None:
             f"#{row['rank']} given: {row['given']} ({row['given_label_probability']:.2f})\n"
             f"suggested: {row['suggested']} ({row['suggested_probability']:.2f})"
         )
-    plots.contact_sheet_png(pictures, captions, path, title)
+    draw(pictures, captions, path, title)
 
 
 def review_tasks(found: list[dict], split_dir: str | Path, model_version: str) -> list[dict]:
@@ -117,9 +121,10 @@ def run(
     *,
     filter_by: str,
     sheet: int,
+    draw: SheetWriter,
     tasks_path: str | Path | None = None,
 ) -> dict:
-    """Predict the test split, flag likely label errors, write the CSV, the contact sheet and the review tasks."""
+    """Predict the test split, flag likely label errors; write the CSV, the contact sheet (`draw`), the review tasks."""
     model = load_model(model_path)
     splits = load_splits(split_dir, model.input_shape[1], names=("test",))
     probs = training.probabilities(model, splits.images["test"])
@@ -139,6 +144,7 @@ def run(
         png_path,
         f"Likely label errors: {len(found)} of {len(labels)} test images "
         f"(cleanlab {filter_by}); top {min(sheet, len(found))}",
+        draw,
     )
     return {
         "issues": len(found),

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
+from xml.etree import ElementTree
 from xml.sax.saxutils import quoteattr
+
+from fashioncat.errors import FashionError
 
 FROM_NAME, TO_NAME = "choice", "image"
 # Label Studio serves files under LOCAL_FILES_DOCUMENT_ROOT at this path when
@@ -32,6 +36,41 @@ def labeling_config(classes: Sequence[str]) -> str:
         "  </Choices>\n"
         "</View>\n"
     )
+
+
+@dataclass(frozen=True)
+class Names:
+    """What a labelling configuration calls things: results name `from_name`/`to_name`, the image is data[image_key]."""
+
+    from_name: str = FROM_NAME
+    to_name: str = TO_NAME
+    image_key: str = "image"
+    choices: tuple[str, ...] = ()
+
+
+def names(config: str | None) -> Names:
+    """The first `<Choices>` of a labelling configuration and the `<Image>` it labels; defaults without a config.
+
+    A FashionError (one line) when the configuration has no such pair: the backend's
+    choices would land nowhere.
+    """
+    if not config:
+        return Names()
+    if len(config) > 1 << 20:
+        raise FashionError("labelling configuration larger than 1 MB")
+    try:
+        root = ElementTree.fromstring(config)
+    except ElementTree.ParseError as exc:
+        raise FashionError(f"labelling configuration is not XML ({exc})") from None
+    images = {e.get("name"): e.get("value", "") for e in root.iter() if e.tag == "Image"}
+    for element in root.iter():
+        if element.tag == "Choices" and element.get("toName") in images:
+            value = images[element.get("toName")]
+            if not value.startswith("$") or len(value) < 2:
+                raise FashionError(f"labelling configuration: <Image> value {value!r} must name a task field ($image)")
+            chosen = tuple(c.get("value", "") for c in element.iter() if c.tag == "Choice")
+            return Names(element.get("name") or "", element.get("toName"), value[1:], chosen)
+    raise FashionError("labelling configuration has no <Choices> for an <Image>: nothing to predict")
 
 
 def image_reference(path: str, image_root: str | None) -> str:

@@ -1,12 +1,18 @@
 """A Label Studio export of the review queue, merged into `config/corrections/<dataset>.csv`.
 
-Everything is checked before the file is written, so a wrong export fails in one line
-and leaves the corrections as they were:
+Everything is checked before the file is written (atomically), so a wrong export fails in
+one line and leaves the corrections as they were:
 - it must be a JSON list of tasks from the review queue (`label_issues`' tasks carry
-  `source_image` and `given_label`; tasks of any other project do not);
-- every answer must be one of the dataset's classes;
-- every image must be one of the dataset's, as the crop stage recorded them.
+  `source_image` and `given_label`), every field of its JSON type (`review_answers`);
+- every label must be one of the dataset's classes (compared in Unicode NFC, written in NFC);
+- every image must be one of the dataset's, as the crop stage recorded them, with the label
+  the correction expects when the crop stage recorded labels (else `balance` could not apply it).
 
+The answers to an image, in the file and in the export, are ordered by their time and the
+newest is the image's label: a second review of a corrected image composes with the first
+(dress -> coat, then coat -> bag, is dress -> bag), and an older answer imported later
+changes nothing. Two answers with the same time and different labels are an error. An answer
+equal to the given label confirms it: it needs no row, but it updates the image's row if it has one.
 Tasks nobody answered are named and skipped: a review is usually done in parts.
 """
 
@@ -15,98 +21,107 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from fashioncat.data.corrections import FIELDS, Correction, read
+from fashioncat.annotate import review_answers
+from fashioncat.annotate.review_answers import Answer, parse_time, shown
+from fashioncat.data.corrections import FIELDS, Correction, nfc, read, read_classes
 from fashioncat.errors import FashionError
 from fashioncat.io import write_csv
 
-REVIEW_FIELDS = ("source_image", "given_label")
 
-
-def from_label_studio(export, where: str) -> tuple[list[Correction], list[str]]:
-    """Corrections in a Label Studio export, and the unanswered tasks, each named.
-
-    A task's newest annotation that was not cancelled is the reviewer's answer; an
-    answer equal to the given label confirms it and needs no correction.
-    """
-    if not isinstance(export, list):
-        raise FashionError(f"{where}: not a Label Studio JSON export (a list of tasks)")
-    corrections, unanswered = [], []
-    for index, task in enumerate(export):
-        data = task.get("data", {}) if isinstance(task, dict) else {}
-        image, given = (data.get(key) for key in REVIEW_FIELDS)
-        if not image or not given:
-            raise FashionError(
-                f"{where}[{index}]: task has no source_image/given_label: this is not an export of the review"
-                " queue (plots/5_label_issues/review_tasks.json)"
-            )
-        answer, by, at = _answer(task)
-        if answer is None:
-            unanswered.append(f"{where}[{index}]: {image}: no finished annotation")
-        elif answer != given:
-            corrections.append(Correction(image, given, answer, by, at))
-    return corrections, unanswered
-
-
-def _answer(task: dict) -> tuple[str | None, str, str]:
-    done = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
-    done.sort(key=lambda a: a.get("updated_at") or a.get("created_at") or "")
-    for annotation in reversed(done):
-        for result in annotation.get("result", []):
-            choices = result.get("value", {}).get("choices")
-            if result.get("type") == "choices" and choices:
-                by = annotation.get("completed_by")
-                by = by.get("email", "") if isinstance(by, dict) else str(by or "")
-                return choices[0], by, annotation.get("updated_at") or annotation.get("created_at") or ""
-    return None, "", ""
-
-
-def dataset_images(records: Path) -> set[str]:
-    """The images of a dataset as its crop stage recorded them (`source_image` of records.csv)."""
+def dataset_labels(records: Path) -> dict[str, str | None]:
+    """The images of a dataset as its crop stage recorded them (records.csv), with their labels if it has them."""
     try:
         with open(records, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if "source_image" not in (reader.fieldnames or []):
                 raise FashionError(f"{records}:1: no source_image column (not a crop stage's records.csv)")
-            return {row["source_image"] for row in reader}
+            return {row["source_image"]: row.get("label") for row in reader}
     except FileNotFoundError:
         raise FashionError(f"{records}: no such file (run `dvc repro crop` first, or pass --records)") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise FashionError(f"{records}: not a readable records.csv ({exc})") from None
 
 
-def merged(existing: list[Correction], new: list[Correction]) -> list[Correction]:
-    """`existing` with `new` added; a newer correction of the same image replaces the older one."""
-    by_image = {c.image: c for c in existing}
-    by_image.update({c.image: c for c in new})
-    return sorted(by_image.values(), key=lambda c: c.image)
+def merged(existing: list[Correction], answers: list[Answer], where: Path) -> tuple[list[Correction], int]:
+    """The corrections once `answers` are composed with `existing` (from `where`), and how many rows changed."""
+    rows = {c.image: Correction(c.image, nfc(c.old_label), nfc(c.new_label), c.by, c.at) for c in existing}
+    grouped: dict[str, list[Answer]] = defaultdict(list)
+    for answer in answers:
+        grouped[answer.image].append(answer)
+    changed = 0
+    for image, found in grouped.items():
+        row = composed(rows.get(image), found, where)
+        if row is not None and row != rows.get(image):
+            rows[image], changed = row, changed + 1
+    return sorted(rows.values(), key=lambda c: c.image), changed
 
 
-def checked(new: list[Correction], classes: Sequence[str], images: set[str], where: Path) -> list[Correction]:
-    """`new`, once every answer is a class and every image one of the dataset's."""
-    for c in new:
-        if c.new_label not in classes:
-            raise FashionError(f"{where}: {c.image}: label {c.new_label!r} is not a class")
-        if c.image not in images:
-            raise FashionError(f"{where}: {c.image}: not an image of this dataset (wrong dataset or project?)")
-    return new
+def composed(row: Correction | None, answers: list[Answer], where: Path) -> Correction | None:
+    """The image's row once its `answers` are added: the dataset's label, and the newest answer."""
+    steps = [(a.when, a.label, a.by, a.at, a.where) for a in answers]
+    if row is not None:
+        when = parse_time(row.at)
+        if when is None:
+            raise FashionError(
+                f"{where}: {shown(row.image)}: at {row.at!r} is not an ISO 8601 time, so the row cannot be ordered"
+                f" against the answer in {answers[0].where}; give it its time"
+            )
+        steps.append((when, row.new_label, row.by, row.at, str(where)))
+    newest = max(steps, key=lambda s: s[0])
+    rival = next((s for s in steps if s[0] == newest[0] and s[1] != newest[1]), None)
+    if rival is not None:
+        raise FashionError(
+            f"{newest[4]}: {shown(answers[0].image)}: answers {newest[1]!r} and {rival[1]!r} ({rival[4]}) have the"
+            f" same time {newest[3]}, so neither is the newer"
+        )
+    original = row.old_label if row is not None else min(answers, key=lambda a: a.when).given
+    if row is None and all(a.label == original for a in answers):
+        return None  # confirmed: nothing to correct
+    return Correction(answers[0].image, original, newest[1], newest[2], newest[3])
+
+
+def checked(answers: list[Answer], labels: dict[str, str | None]) -> list[Answer]:
+    """`answers`, once every image is one of the dataset's."""
+    for a in answers:
+        if a.image not in labels:
+            raise FashionError(f"{a.where}: {shown(a.image)}: not an image of this dataset (wrong dataset or project?)")
+    return answers
+
+
+def applicable(rows: list[Correction], answers: list[Answer], labels: dict[str, str | None], records: Path) -> None:
+    """Every answered image's row expects the label the crop stage recorded (when it recorded labels)."""
+    where = {a.image: a.where for a in answers}
+    for c in rows:
+        recorded = labels.get(c.image)
+        if c.image in where and recorded is not None and nfc(recorded) != c.old_label:
+            raise FashionError(
+                f"{where[c.image]}: {shown(c.image)}: the correction expects label {c.old_label!r}, {records} has"
+                f" {recorded!r}: the review is of another version of the dataset, balance could not apply it"
+            )
 
 
 def import_export(export_path: str | Path, out: str | Path, classes: Sequence[str], records: str | Path) -> dict:
     """Merge a Label Studio export into the corrections file `out`; return what happened."""
-    export_path = Path(export_path)
+    export_path, out, records = Path(export_path), Path(out), Path(records)
     try:
         export = json.loads(export_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FashionError(f"{export_path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # not UTF-8, not JSON, or a number of more than 4,300 digits
         raise FashionError(f"{export_path}: not a JSON export ({exc})") from None
-    new, unanswered = from_label_studio(export, str(export_path))
-    new = checked(new, classes, dataset_images(Path(records)), export_path)
-    rows = merged(read(out, classes), new)
+    except RecursionError:
+        raise FashionError(f"{export_path}: not a JSON export (nested too deeply)") from None
+    answers, unanswered = review_answers.read(export, str(export_path), list(classes))
+    labels = dataset_labels(records)
+    rows, changed = merged(read(out, classes), checked(answers, labels), out)
+    applicable(rows, answers, labels, records)
     write_csv(out, (asdict(c) for c in rows), FIELDS)
-    return {"tasks": len(export), "corrections": len(new), "in_file": len(rows), "unanswered": unanswered}
+    return {"tasks": len(export), "corrections": changed, "in_file": len(rows), "unanswered": unanswered}
 
 
 def add_command(subparsers) -> None:
@@ -126,8 +141,7 @@ def _run(args) -> int:
     try:
         if not classes_path.is_file():
             raise FashionError(f"{classes_path}: no classes file (run `dvc repro split@{args.dataset}` first)")
-        classes = json.loads(classes_path.read_text(encoding="utf-8"))
-        report = import_export(args.export, out, classes, records)
+        report = import_export(args.export, out, read_classes(classes_path), records)
     except FashionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,8 +26,9 @@ class Job:
 
 
 def cropped_name(record: Record) -> str:
-    """A stable file name for the cropped image of `record`."""
-    return hashlib.sha1(record.image.encode()).hexdigest()[:20] + ".png"
+    """A stable file name for the cropped image of `record`: one per garment where a photo holds several."""
+    key = f"{record.image}#{record.item}" if record.item else record.image
+    return hashlib.sha1(key.encode()).hexdigest()[:20] + ".png"
 
 
 def _run(job: Job) -> tuple[Job, str, str, str]:

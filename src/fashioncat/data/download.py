@@ -3,7 +3,8 @@
 DeepFashion comes from a folder or an archive and is copied (reflinked where the
 file system can), never hard-linked: with `cache.type hardlink` DVC shares an
 output's inode with its cache and makes it read-only, which would lock, and let
-DVC alias, the user's original files. iMaterialist comes as JSON with image URLs;
+DVC alias, the user's original files. So do the own-data formats (coco, deepfashion2,
+imagefolder, csv), copied whole once their layout is checked. iMaterialist comes as JSON with image URLs;
 only the images whose labels map to exactly one class are fetched, concurrently,
 and a re-run fetches only what is still missing.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from fashioncat.config import DownloadConfig
 from fashioncat.data.classmap import ClassMap
-from fashioncat.data.datasets import deepfashion, imaterialist
+from fashioncat.data.datasets import LAYOUTS, deepfashion, imaterialist
 from fashioncat.data.fetch import extract_archive, fetch_all
 from fashioncat.errors import FashionError
 from fashioncat.io import atomic_dir, write_bytes, write_csv
@@ -45,6 +46,40 @@ def deepfashion_tree(location: Path, out: Path) -> dict:
         with atomic_dir(out) as tmp:
             files, size = _copy_tree(location, tmp, move=ours)
     return {"files": files, "bytes": size}
+
+
+def dataset_tree(fmt: str, location: Path, out: Path) -> dict:
+    """Copy (or extract) a coco, deepfashion2, imagefolder or csv dataset into `out`, every file of it;
+    return file and byte counts. Its layout is checked first (datasets.LAYOUTS), as DeepFashion's is."""
+    if not location.exists():
+        raise FashionError(f"{location}: {fmt} dataset location does not exist (datasets.<name>.location)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        ours = location.is_file()
+        if ours:
+            extract_archive(location, Path(scratch))
+            location = _only_folder(Path(scratch))
+        LAYOUTS[fmt](location)
+        with atomic_dir(out) as tmp:
+            files = [p for p in sorted(location.rglob("*")) if p.is_file() and not p.is_symlink()]
+            for path in files:
+                target = tmp / path.relative_to(location)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if ours:  # an extracted archive is our own scratch copy: its files may be moved
+                    os.replace(path, target)
+                else:
+                    clone_or_copy(path, target)
+            size = sum(p.stat().st_size for p in tmp.rglob("*") if p.is_file())
+    return {"files": len(files), "bytes": size}
+
+
+def _only_folder(folder: Path) -> Path:
+    """The dataset in an extracted archive: down through folders holding nothing but one folder."""
+    while True:
+        inside = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(inside) != 1 or not inside[0].is_dir() or inside[0].is_symlink():
+            return folder
+        folder = inside[0]
 
 
 def _remove_unlisted(images: Path, wanted: set[Path]) -> int:
@@ -123,6 +158,7 @@ def imaterialist_images(location: Path, out: Path, classmap: ClassMap, settings:
                 max_bytes=settings.max_bytes,
                 deadline_s=settings.deadline_s,
                 local_roots=settings.local_roots,
+                allowed_hosts=settings.allowed_hosts,
             ),
         )
     for entry, result in results:

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import socket
+import stat
 import subprocess
 import sys
 import tarfile
@@ -30,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from fashioncat.data.deadline import OPENER, Deadline
+from fashioncat.data.deadline import OPENER, Addresses, Deadline, Refused, socket_timeout
 from fashioncat.errors import FashionError
 from fashioncat.io import atomic_path, contained
 
@@ -119,16 +120,29 @@ def fetch_all(
     backoff_s: float = 0.5,
     deadline_s: float | None = None,
     local_roots: Sequence[str | Path] = (),
+    allowed_hosts: Sequence[str] = (),
     progress: bool = True,
 ) -> list[FetchResult]:
     """Fetch every (url, dest) concurrently; files already on disk count as done, so re-runs resume.
 
-    `deadline_s` bounds all the tries of one file together; absolute `file:` URLs may read
-    only under `base_dir` and `local_roots`.
+    `deadline_s` bounds all the tries of one file together, local reads included; absolute
+    `file:` URLs may read only under `base_dir` and `local_roots`; HTTP(S) URLs, and every
+    redirect, may reach internal addresses (loopback, private, link-local) only on the hosts
+    named in `allowed_hosts`.
     """
+    Deadline(deadline_s)  # refuses an impossible deadline before any work starts
+    if not timeout_s > 0:  # `not >` also catches NaN
+        raise FashionError(f"download timeout must be a positive number of seconds, not {timeout_s!r}")
     meter = _Progress(len(jobs), enabled=progress)
     rules = _Rules(
-        Path(base_dir), tuple(Path(r) for r in local_roots), timeout_s, retries, max_bytes, backoff_s, deadline_s
+        Path(base_dir),
+        tuple(Path(r) for r in local_roots),
+        timeout_s,
+        retries,
+        max_bytes,
+        backoff_s,
+        deadline_s,
+        tuple(allowed_hosts),
     )
 
     def one(job: tuple[str, Path]) -> FetchResult:
@@ -152,6 +166,7 @@ class _Rules:
     max_bytes: int
     backoff_s: float
     deadline_s: float | None
+    allowed_hosts: tuple[str, ...] = ()
 
 
 def _fetch_one(url: str, dest, rules: _Rules) -> FetchResult:
@@ -159,7 +174,7 @@ def _fetch_one(url: str, dest, rules: _Rules) -> FetchResult:
     # A file: URL is a local copy, cheap to repeat and able to change under the same name: always copied.
     if path.is_file() and path.stat().st_size > 0 and not url.lower().startswith("file:"):
         return FetchResult(url, str(dest), "present", "", path.stat().st_size)
-    with Deadline(rules.deadline_s) as deadline:
+    with Deadline(rules.deadline_s) as deadline, Addresses(rules.allowed_hosts):
         for attempt in range(rules.retries + 1):
             if attempt:
                 time.sleep(rules.backoff_s * 2 ** (attempt - 1))
@@ -177,7 +192,7 @@ def _fetch_one(url: str, dest, rules: _Rules) -> FetchResult:
 
 def _download(url: str, dest: Path, rules: _Rules, deadline: Deadline) -> int:
     with _as_failure():
-        stream, length = _open(url, rules)
+        stream, length = _open(url, rules, deadline)
     with stream:
         if length is not None and length > rules.max_bytes:
             raise _Failure(f"larger than {rules.max_bytes} bytes")
@@ -200,23 +215,49 @@ def _download(url: str, dest: Path, rules: _Rules, deadline: Deadline) -> int:
     return size
 
 
-def _open(url: str, rules: _Rules):
+def _open(url: str, rules: _Rules, deadline: Deadline):
     """An open byte stream for `url` and its announced length (None when unknown)."""
     parts = urllib.parse.urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in ("http", "https"):
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        response = OPENER.open(request, timeout=rules.timeout_s)
+        response = OPENER.open(request, timeout=socket_timeout(rules.timeout_s, deadline))
         length = response.headers.get("Content-Length")
         return response, int(length) if length and length.isdigit() else None
     if scheme == "file":
         if parts.netloc not in ("", "localhost"):
             raise _Failure(f"file URL on another host {parts.netloc!r}")
         name = urllib.parse.unquote(parts.path)
-        path = _local(name, rules)
-        stream = open(path, "rb")
-        return stream, os.fstat(stream.fileno()).st_size
+        return _open_regular(_local(name, rules))
     raise _Failure(f"unsupported URL scheme {scheme!r}")
+
+
+def _open_regular(path: Path):
+    """`path` open for reading, and its size, if it is a regular file.
+
+    A FIFO's open would wait for a writer, and its reads (or a device's) for ever, where
+    no deadline can cut them: the open does not wait (O_NONBLOCK), and what it opened is
+    checked before a byte is read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Failure(f"not a regular file ({_FILE_KINDS.get(stat.S_IFMT(info.st_mode), 'special file')})")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb"), info.st_size
+
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def _local(name: str, rules: _Rules) -> Path:
@@ -247,6 +288,8 @@ def _as_failure() -> Iterator[None]:
 
 
 def _classify(exc: BaseException) -> _Failure:
+    if isinstance(exc, Refused):
+        return _Failure(str(exc))
     if isinstance(exc, urllib.error.HTTPError):
         return _Failure(f"HTTP {exc.code}", transient=exc.code >= 500 or exc.code == 429)
     if isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, BaseException):

@@ -19,7 +19,8 @@ class Record:
     image: str  # path relative to the dataset root
     label: str  # one of the mapped classes
     origin: str  # "file:line" of the annotation that produced it
-    box: Box | None = None
+    box: Box | None = None  # None: the whole image
+    item: str = ""  # which garment of a photo holding several (its annotation id); "" where a photo is one record
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import math
 import keras
 import tensorflow as tf
 
-from fashioncat.config import Hyper
+from fashioncat.config import DEFAULT_BATCH_NORM_MOMENTUM, Hyper
 from fashioncat.errors import FashionError
 
 ARCHITECTURES = {
@@ -38,11 +38,6 @@ OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
 }
 
-# Keras' default 0.99 needs a few hundred steps before the moving statistics used at
-# inference match the data; CPU-sized runs (a tuning trial is ~30 steps) would then
-# score chance on validation however well they train. 0.9 settles in ~30 steps.
-BATCH_NORM_MOMENTUM = 0.9
-
 
 def regularizer(hyper: Hyper) -> keras.regularizers.Regularizer | None:
     return {
@@ -53,10 +48,17 @@ def regularizer(hyper: Hyper) -> keras.regularizers.Regularizer | None:
     }[hyper.regularizer]
 
 
-def build(architecture: str, num_classes: int, image_size: int, hyper: Hyper) -> keras.Model:
+def build(
+    architecture: str,
+    num_classes: int,
+    image_size: int,
+    hyper: Hyper,
+    batch_norm_momentum: float = DEFAULT_BATCH_NORM_MOMENTUM,
+) -> keras.Model:
     """An untrained model whose every kernel uses the chosen initializer and regularizer.
 
-    Batch normalisation uses BATCH_NORM_MOMENTUM (see there) instead of Keras' 0.99.
+    Every batch-normalisation layer uses `batch_norm_momentum` (train.batch_norm_momentum;
+    see config.DEFAULT_BATCH_NORM_MOMENTUM for why the default is not Keras' 0.99).
 
     keras.applications takes neither, so the network is rebuilt from its own
     config with both set on every layer that has a kernel; the saved model
@@ -72,7 +74,7 @@ def build(architecture: str, num_classes: int, image_size: int, hyper: Hyper) ->
     reg = regularizer(hyper)
     for layer in config["layers"]:
         if layer["class_name"] == "BatchNormalization":
-            layer["config"]["momentum"] = BATCH_NORM_MOMENTUM
+            layer["config"]["momentum"] = batch_norm_momentum
         if "kernel_initializer" in layer["config"]:
             layer["config"]["kernel_initializer"] = initializer
             layer["config"]["kernel_regularizer"] = keras.regularizers.serialize(reg) if reg else None
@@ -87,7 +89,7 @@ def build(architecture: str, num_classes: int, image_size: int, hyper: Hyper) ->
 
 def dtype_policy(precision: str) -> str:
     """train.precision as a Keras dtype policy: `auto` is mixed_float16 where a GPU is visible, else float32
-    (on these 2-core CPUs mixed_bfloat16 measured no faster, README "Scaling out")."""
+    (on these 2-core CPUs mixed_bfloat16 measured no faster; docs/scaling.md)."""
     if precision == "auto":
         return "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
     return precision

@@ -19,10 +19,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fashioncat.config import DEFAULT_ENGINE, Augment, Engine, Hyper
+from fashioncat.config import DEFAULT_ENGINE, Augment, Engine
 from fashioncat.model import evaluation, models
 from fashioncat.model.checkpoints import fingerprint, read_checkpoint, save_checkpoint
 from fashioncat.model.splits import Splits, TrainBatches, train_val
+from fashioncat.spec import TrainingSpec
 
 
 def prepare(seed: int, engine: Engine = DEFAULT_ENGINE) -> None:
@@ -192,62 +193,39 @@ class LiveLog(keras.callbacks.Callback):
 
 
 def train_model(
-    architecture: str,
+    spec: TrainingSpec,
     splits: Splits,
-    hyper: Hyper,
-    augment: Augment,
     *,
-    image_size: int,
-    batch_size: int,
-    epochs: int,
-    patience: int,
-    seed: int,
     checkpoints: Path,
     live_dir: Path | None = None,
     verbose: int = 2,
-    min_delta: float = 0.0,
-    distribute: str = "none",
-    engine: Engine = DEFAULT_ENGINE,
-    anneal: bool = False,
 ) -> tuple[keras.Model, Result]:
-    """Build `architecture` from scratch and train it on the train split, validating on val.
+    """Build `spec.architecture` from scratch and train it on the train split, validating on val.
 
-    `distribute` (train.distribute) picks where the model is built and compiled: see models.strategy_scope.
-    `engine` (train.precision, train.deterministic): see `prepare`. `anneal`: see models.CosineAnneal.
+    Where it is built and compiled: `spec.distribute` (models.strategy_scope); how TensorFlow
+    computes: `spec.engine` (see `prepare`). The checkpoint fingerprint covers the whole spec
+    and the data.
     """
-    prepare(seed, engine)
-    with models.strategy_scope(distribute):
-        model = models.build(architecture, len(splits.classes), image_size, hyper)
-        compile_model(model, models.optimizer(hyper))
-    augment = augment or Augment()
-    train, val = train_val(splits, augment, batch_size=batch_size, seed=seed)
-    key = fingerprint(
-        architecture,
-        asdict(hyper),
-        asdict(augment),
-        image_size,
-        batch_size,
-        epochs,
-        patience,
-        seed,
-        splits.digest(),
-        min_delta,
-        asdict(engine),
-        anneal,
-        distribute,
-    )
+    prepare(spec.seed, spec.engine)
+    with models.strategy_scope(spec.distribute):
+        model = models.build(
+            spec.architecture, len(splits.classes), spec.image_size, spec.hyper, spec.batch_norm_momentum
+        )
+        compile_model(model, models.optimizer(spec.hyper))
+    augment = spec.augment or Augment()
+    train, val = train_val(splits, augment, batch_size=spec.batch_size, seed=spec.seed)
     return fit(
         model,
         train,
         val,
-        epochs=epochs,
-        patience=patience,
+        epochs=spec.epochs,
+        patience=spec.patience,
         checkpoints=checkpoints,
-        fingerprint=key,
+        fingerprint=fingerprint(asdict(spec), splits.digest()),
         live_dir=live_dir,
-        callbacks=(models.schedule(hyper, anneal=anneal, epochs=epochs, steps=train.steps),),
+        callbacks=(models.schedule(spec.hyper, anneal=spec.anneal, epochs=spec.epochs, steps=train.steps),),
         verbose=verbose,
-        min_delta=min_delta,
+        min_delta=spec.min_delta,
     )
 
 

@@ -38,6 +38,7 @@ Each experiment returns a dict of JSON-ready numbers plus two entries that are n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -45,29 +46,31 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fashioncat.config import DEFAULT_ENGINE, Engine, FinetuneConfig, Retrain
+from fashioncat.config import FinetuneConfig, Retrain
 from fashioncat.contracts import EXPERIMENTS, Choice
 from fashioncat.errors import FashionError
 from fashioncat.model import evaluation, models, training
 from fashioncat.model.checkpoints import fingerprint
 from fashioncat.model.splits import Splits, train_val
+from fashioncat.spec import TrainingSpec
 
 NOT_JSON = ("probabilities", "model")
 
 
 @dataclass(frozen=True)
 class Setup:
-    """What every trained experiment shares, so the three differ only in what they train."""
+    """What every trained experiment shares, so the three differ only in what they train.
+
+    `scratch` is the tuned configuration's training from random weights (`spec.scratch`); its
+    seed, batch size and engine are those of the retrained experiments too.
+    """
 
     choice: Choice
     finetune: FinetuneConfig
-    batch_size: int
-    seed: int
+    scratch: TrainingSpec
     checkpoints: Path
     live_dir: Path | None = None
     verbose: int = 2
-    distribute: str = "none"  # train.distribute, for scratch (the retrained ones start from the loaded model)
-    engine: Engine = DEFAULT_ENGINE  # train.precision and train.deterministic (training.prepare)
 
 
 def run_experiment(
@@ -97,43 +100,28 @@ def benchmark(source: keras.Model, source_classes: list[str], target: Splits) ->
     return _outcome("benchmark", None, probs, target, training.Result(), 0, extra)
 
 
-def last_layer(source, source_classes, target, setup: Setup) -> dict:
-    """Only the classifier trains (finetune.last_layer settings); batch norm stays frozen with the rest."""
-    return retrain("last_layer", source, source_classes, target, setup)
-
-
-def whole_model(source, source_classes, target, setup: Setup) -> dict:
-    """Every layer trains from the tuned weights (finetune.whole_model settings); batch norm per finetune.batch_norm."""
-    return retrain("whole_model", source, source_classes, target, setup)
-
-
 def scratch(target: Splits, setup: Setup) -> dict:
     """The tuned configuration trained on the target from random weights (the paper's 'without pre-trained weights')."""
-    choice, budget = setup.choice, setup.finetune
     model, result = training.train_model(
-        choice.architecture,
-        target,
-        choice.hyper,
-        choice.augment,
-        image_size=target.images["train"].shape[1],
-        batch_size=setup.batch_size,
-        epochs=budget.epochs,
-        patience=budget.patience,
-        seed=setup.seed,
-        checkpoints=setup.checkpoints,
-        live_dir=setup.live_dir,
-        verbose=setup.verbose,
-        min_delta=budget.min_delta,
-        distribute=setup.distribute,
-        engine=setup.engine,
+        setup.scratch, target, checkpoints=setup.checkpoints, live_dir=setup.live_dir, verbose=setup.verbose
     )
     return _scored("scratch", model, target, result)
 
 
+def settings_of(name: str, setup: Setup) -> Retrain:
+    """How `name` (last_layer or whole_model) retrains: its own settings, or the tuned ones when it says `tuned`."""
+    own: Retrain = getattr(setup.finetune, name)
+    if not own.tuned:
+        return own
+    hyper = setup.choice.hyper
+    return dataclasses.replace(own, optimizer=hyper.optimizer, learning_rate=hyper.learning_rate, decay=hyper.decay)
+
+
 def retrain(name: str, source: keras.Model, source_classes: list[str], target: Splits, setup: Setup) -> dict:
     """last_layer or whole_model: the source weights, a classifier for the target, then training."""
-    settings: Retrain = getattr(setup.finetune, name)
-    training.prepare(setup.seed, setup.engine)  # before the new head draws its weights
+    settings = settings_of(name, setup)
+    run = setup.scratch  # the seed, batch size and engine all three share
+    training.prepare(run.seed, run.engine)  # before the new head draws its weights
     digest = weights_digest(source)  # of the source weights, before any change, to match checkpoints
     model, head = adapt_head(source, source_classes, target.classes, setup.choice.hyper)
     if name == "last_layer":
@@ -149,14 +137,14 @@ def retrain(name: str, source: keras.Model, source_classes: list[str], target: S
         setup.finetune.epochs,
         setup.finetune.patience,
         setup.finetune.min_delta,
-        setup.batch_size,
-        setup.seed,
+        run.batch_size,
+        run.seed,
         setup.choice.as_dict(),
         target.digest(),
         source_classes,
-        asdict(setup.engine),
+        asdict(run.engine),
     )
-    train, val = train_val(target, setup.choice.augment, batch_size=setup.batch_size, seed=setup.seed)
+    train, val = train_val(target, setup.choice.augment, batch_size=run.batch_size, seed=run.seed)
     model, result = training.fit(
         model,
         train,

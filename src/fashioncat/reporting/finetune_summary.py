@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from fashioncat import paper
 from fashioncat.contracts import EXPERIMENTS
 from fashioncat.contracts import TABLE6_METRICS as METRICS
 from fashioncat.errors import FashionError
-from fashioncat.reporting import paper
 
 
 def summary(results: dict[str, dict]) -> dict:

@@ -82,20 +82,6 @@ def bar_png(
     _save(fig, path)
 
 
-def scatter_png(points: Mapping[str, tuple[float, float]], path, title: str, xlabel: str, ylabel: str) -> None:
-    """Named points (e.g. accuracy vs training time per model), each labelled so the trade-off reads directly."""
-    fig, ax = plt.subplots(figsize=(6.0, 4.5))
-    for name, (x, y) in points.items():
-        ax.scatter([x], [y], s=40)
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.margins(0.15)
-    _save(fig, path)
-
-
 def curves_png(history: Mapping[str, Sequence[float]], path, title: str, ylabel: str = "value") -> None:
     """One line per series (loss, val_loss, ...) over epochs, numbered from 1 as Keras reports them."""
     fig, ax = plt.subplots(figsize=(6.5, 4.5))

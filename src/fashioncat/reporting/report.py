@@ -15,9 +15,10 @@ import dataclasses
 import math
 from pathlib import Path
 
+from fashioncat import paper
 from fashioncat.contracts import STEPS
 from fashioncat.io import read_json
-from fashioncat.reporting import paper, run_summary
+from fashioncat.reporting import run_summary
 
 TITLES = {
     "augmentation": "Table 2: image augmentation (each knob swept on its own, in order, best kept)",
@@ -238,6 +239,15 @@ def _paper_rate_in_this_run(steps: dict[str, dict] | None) -> str:
     return said + (f"; {failed} of its trials failed" if failed else "")
 
 
+def _retraining(name: str, settings) -> str:
+    if settings.tuned:
+        return f"{name} retrains with the tuned optimizer, learning rate and decay (as the paper)"
+    return (
+        f"{name} retrains with {settings.optimizer} at {settings.learning_rate:g}, decay {settings.decay:g}"
+        " (paper: the tuned settings)"
+    )
+
+
 def departures(cfg, steps: dict[str, dict] | None = None) -> list[str]:
     """Each place this run's parameters depart from the paper, with both values (a config or its Declared view).
 
@@ -250,8 +260,8 @@ def departures(cfg, steps: dict[str, dict] | None = None) -> list[str]:
     return [
         "## How this run differs from the paper",
         "",
-        "Every departure but the batch-normalisation momentum is a parameter in `params.yaml`, commented with the"
-        " paper's value.",
+        "Every departure is a parameter in `params.yaml`, commented with the paper's value;"
+        " `python -m fashioncat profile paper` sets them back.",
         "",
         f"- Data: {source.per_class} images per class from the source and {target.per_class} from the target"
         f" (paper: 5,000 each), at {train.image_size} px (paper: 224). The embedded target departs from the source"
@@ -260,8 +270,9 @@ def departures(cfg, steps: dict[str, dict] | None = None) -> list[str]:
         f"- Table 1: learning rate {train.hyper.learning_rate} (paper: {paper.TABLE1_CONFIG['learning_rate']}"
         f"{_paper_rate_in_this_run(steps)}), L1 strength {train.hyper.l1} (paper: not given),"
         f" {train.epochs} epoch(s) on {train.subset or 'all'} training images per architecture (paper: full"
-        " training), batch normalisation momentum 0.9 (Keras: 0.99)."
-        + (f" Per-architecture overrides: {overrides}." if overrides else ""),
+        f" training), batch-normalisation momentum {train.batch_norm_momentum} (paper: Keras' 0.99),"
+        f" precision {train.precision}{' (float32 without a GPU, mixed_float16 on one)' * (train.precision == 'auto')}"
+        " (paper: float32)." + (f" Per-architecture overrides: {overrides}." if overrides else ""),
         f"- Tuning: each trial trained {trial.epochs} epochs on {trial.subset or 'all'} training images and was"
         f" scored on {trial.val_subset or 'all'} validation images (paper: full trainings, the whole splits);"
         " trial accuracies rank configurations, they are not final accuracies. Grids are"
@@ -289,9 +300,9 @@ def departures(cfg, steps: dict[str, dict] | None = None) -> list[str]:
         ),
         f"- Transfer: every trained experiment stops when validation loss has not improved for"
         f" {cfg.finetune.patience} epochs by more than {cfg.finetune.min_delta}, at most {cfg.finetune.epochs}"
-        " (paper: not stated); whole_model uses"
-        f" {cfg.finetune.whole_model.optimizer} at {cfg.finetune.whole_model.learning_rate} (paper: the"
-        " from-scratch settings).",
+        " (paper: not stated); "
+        + "; ".join(_retraining(name, getattr(cfg.finetune, name)) for name in ("last_layer", "whole_model"))
+        + ".",
         "",
     ]
 

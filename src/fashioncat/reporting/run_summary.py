@@ -118,7 +118,24 @@ def data_section(reports: dict[str, dict]) -> list[str]:
                 " / ".join(count(split.get(s, "–")) for s in ("train", "val", "test")),
             ]
         )
-    return table(["dataset", "annotated", "dropped at crop", "kept", "balanced", "train / val / test"], rows)
+    lines = table(["dataset", "annotated", "dropped at crop", "kept", "balanced", "train / val / test"], rows)
+    return lines + short_classes(reports)
+
+
+def short_classes(reports: dict[str, dict]) -> list[str]:
+    """A sentence per dataset whose balanced classes differ in size: which classes were short, and by how much."""
+    notes = []
+    for name in sorted(n for n in reports if n.startswith("balance@")):
+        per_class = {c: v.get("kept", 0) for c, v in reports[name].get("per_class", {}).items()}
+        if not per_class or len(set(per_class.values())) == 1:
+            continue
+        full = max(per_class.values())
+        short = ", ".join(f"{c} {count(n)}" for c, n in per_class.items() if n < full)
+        notes.append(
+            f"In {name.partition('@')[2]}, balancing kept {count(full)} images of most classes, but fewer of {short}:"
+            " these classes had no more (`balance.allow_smaller`), and the split stratifies them as they are."
+        )
+    return ["", *notes] if notes else []
 
 
 def epochs_section(live_dir: Path) -> list[str]:

@@ -6,7 +6,9 @@
     Anno/list_bbox.txt             image_name x_1 y_1 x_2 y_2
     Eval/list_eval_partition.txt   image_name evaluation_status  (not used: we resplit)
 
-Every list file starts with a count line and a header line.
+Every list file starts with a count line and a header line. Both are checked: a count that
+disagrees with the rows, or a header line that is missing (its place taken by the first
+row), means rows were lost or added, and is a one-line error naming the file and line.
 """
 
 from __future__ import annotations
@@ -23,8 +25,12 @@ from fashioncat.io import contained
 CLOTH = "Anno/list_category_cloth.txt"
 CATEGORY = "Anno/list_category_img.txt"
 BBOX = "Anno/list_bbox.txt"
-PARTITION = "Eval/list_eval_partition.txt"
 REQUIRED = (CLOTH, CATEGORY, BBOX)
+HEADERS = {
+    CLOTH: ("category_name", "category_type"),
+    CATEGORY: ("image_name", "category_label"),
+    BBOX: ("image_name", "x_1", "y_1", "x_2", "y_2"),
+}
 
 
 def check_layout(root: Path) -> None:
@@ -35,14 +41,55 @@ def check_layout(root: Path) -> None:
 
 
 def rows(root: Path, name: str, width: int) -> Iterator[tuple[str, list[str] | None]]:
-    """Yield ("file:line", fields) per data row; fields is None when the row is malformed."""
+    """Yield ("file:line", fields) per data row; fields is None when the row is malformed.
+
+    Raises a FashionError naming the file and line when the count line is not a number,
+    the header line is not the file's column names, or, once all rows are read, the
+    count disagrees with them (blank lines may count as rows or not).
+    """
     path = root / name
+    count, number, found, blank = None, 0, 0, 0
     with open(path, encoding="utf-8", errors="replace") as f:
         for number, line in enumerate(f, start=1):
-            if number <= 2 or not line.strip():
-                continue  # the count and the column names
-            fields = line.split()
-            yield f"{name}:{number}", fields if len(fields) == width else None
+            if number == 1:
+                count = _count(path, line)
+            elif number == 2:
+                _header(path, name, line)
+            elif not line.strip():
+                blank += 1  # blank lines carry nothing
+            else:
+                found += 1
+                fields = line.split()
+                yield f"{name}:{number}", fields if len(fields) == width else None
+    if number == 0:
+        raise FashionError(f"{path}: empty; a DeepFashion list file starts with a count line and a header line")
+    if number == 1:
+        raise FashionError(f"{path}:2: header line missing (expected {' '.join(HEADERS.get(name, ()))!r})")
+    if count not in (found, found + blank):
+        raise FashionError(
+            f"{path}:1: the count line says {count} rows but the file has {found}: rows were lost or added "
+            "(a cut or edited file?)"
+        )
+
+
+def _count(path: Path, line: str) -> int:
+    text = line.strip().lstrip("\ufeff")  # a byte-order mark from an editor
+    if not (text.isascii() and text.isdigit()):
+        raise FashionError(f"{path}:1: expected the number of rows, got {_shown(text)}")
+    return int(text)
+
+
+def _header(path: Path, name: str, line: str) -> None:
+    expected = HEADERS.get(name)
+    if expected is not None and tuple(line.split()) != expected:
+        raise FashionError(
+            f"{path}:2: expected the header line {' '.join(expected)!r}, got {_shown(line.strip())} "
+            "(a missing header would make the first row vanish)"
+        )
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
 def category_names(root: Path) -> list[str]:

@@ -1,4 +1,10 @@
-"""The paper's published figures (Tzikas et al.), for side-by-side comparison with ours."""
+"""The paper's published figures and grids (Tzikas et al.): the one place the project writes them.
+
+The report puts them beside this run's; the tuning steps annotate their trials with them; the
+paper profile takes its grids from `GRIDS` (`tune: {grids: paper}`); bench/gpu_check.py counts
+the paper-scale trainings from them. `GRIDS` is read off Tables 2-4 below, so the grid and the
+accuracies the paper reports for it cannot disagree.
+"""
 
 # Table 1: architecture comparison (accuracy), all with Table 1's configuration.
 TABLE1_ACCURACY = {"vgg16": 0.67, "resnet50": 0.70, "resnet50v2": 0.74}
@@ -112,3 +118,17 @@ def tuning_accuracy(step: str, changes: dict) -> float | None:
         if row == changes:
             return accuracy
     return None
+
+
+def _grid(rows) -> dict[str, list]:
+    """Each key's values in the order the table lists them: the grid the table is a run of."""
+    grid: dict[str, list] = {}
+    for changes, _ in rows:
+        for key, value in changes.items():
+            if value not in grid.setdefault(key, []):
+                grid[key].append(value)
+    return grid
+
+
+# Tables 2-4's grids, as `tune.grids` takes them (Table 2: each knob swept on its own, in this order).
+GRIDS = {step: _grid(rows) for step, rows in TUNING.items()}

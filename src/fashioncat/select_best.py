@@ -1,12 +1,12 @@
-"""Choosing among trained architectures by validation accuracy (Table 1)."""
+"""Choosing among trained architectures by validation accuracy (Table 1), from their metrics files alone."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from fashioncat import paper
 from fashioncat.errors import FashionError
 from fashioncat.io import read_json
-from fashioncat.reporting import paper
 
 
 def comparison(metrics_dir: Path, architectures: list[str]) -> dict:
