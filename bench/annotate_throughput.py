@@ -37,6 +37,7 @@ import fixtures  # noqa: E402
 
 from fashioncat.annotate import bundle  # noqa: E402
 from fashioncat.annotate import cli as annotation  # noqa: E402
+from fashioncat.annotate.inputs import Item  # noqa: E402
 
 CLASSES = [f"class_{i}" for i in range(10)]
 MEMORY_GROWTH = 0.05
@@ -124,7 +125,7 @@ def main() -> None:
         model_dir = stand_in_bundle(root) if stand_in else Path(args.model)
         paths = make_images(root / "photos", args.images)
         model, settings = bundle.load(model_dir)
-        items = [annotation.Item(str(p), p) for p in paths[: args.timed]]
+        items = [Item(str(p), p) for p in paths[: args.timed]]
         sides = {bs: throughput(model, settings, items, root / "rate.csv", bs) for bs in (1, 64)}
         times = benchstats.rounds(sides, args.rounds)
         memory = {}

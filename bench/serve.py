@@ -75,9 +75,10 @@ def in_process_rate(model_dir: Path, files: list[Path], rounds: int) -> benchsta
     """`annotate` at batch 32 on the same files, in this process: images/s per round."""
     from fashioncat.annotate import bundle
     from fashioncat.annotate import cli as annotation
+    from fashioncat.annotate.inputs import Item
 
     model, settings = bundle.load(model_dir)
-    items = [annotation.Item(str(f), f) for f in files]
+    items = [Item(str(f), f) for f in files]
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "out.csv"
         side = benchstats.timed(lambda: annotation.annotate(items, model, settings, out, batch_size=32, progress=False))

@@ -23,8 +23,7 @@ import pytest
 from PIL import Image
 
 from fashioncat.__main__ import main as cli
-from fashioncat.annotate import bundle, label_studio
-from fashioncat.annotate import cli as annotation
+from fashioncat.annotate import bundle, label_studio, predict, writers
 from fashioncat.data import images
 from fashioncat.errors import FashionError
 from fashioncat.model import inputs
@@ -188,7 +187,7 @@ def test_a_bundle_whose_model_is_not_its_own_is_refused_without_loading_it(made,
 
 @pytest.mark.parametrize("fit", ["stretch", "pad"])
 def test_pixels_are_exactly_what_training_saw(tmp_path, fit):
-    """crop stage (prepare -> PNG) then inputs.decode_all gives the same array as annotation.pixels."""
+    """crop stage (prepare -> PNG) then inputs.decode_all gives the same array as predict.pixels."""
     source = tmp_path / "photo.jpg"
     picture("red", 9, size=(90, 70)).save(source, quality=90)
     settings = bundle.Settings(CLASSES, image_size=32, margin=0.1, crop_size=64, fit=fit)
@@ -196,7 +195,7 @@ def test_pixels_are_exactly_what_training_saw(tmp_path, fit):
     cropped, _ = images.prepare(source, box, settings.margin, settings.crop_size, fit)
     cropped.save(tmp_path / "crop.png")  # what the crop stage writes
     trained_on = inputs.decode_all([str(tmp_path / "crop.png")], 32)[0]
-    np.testing.assert_array_equal(annotation.pixels(source, box, settings), trained_on)
+    np.testing.assert_array_equal(predict.pixels(source, box, settings), trained_on)
 
 
 # ---- the command --------------------------------------------------------------------------------------------
@@ -214,7 +213,7 @@ def test_folder_at_any_depth_with_unreadable_files_reported(made, photos, tmp_pa
         "red",
     ]
     assert float(rows["red.jpg"]["prob_1"]) > 0.99 and rows["red.jpg"]["review"] == "false"
-    assert list(read_csv(out)[0]) == annotation.csv_columns(3, False)
+    assert list(read_csv(out)[0]) == writers.csv_columns(3, False)
     assert rows["broken.jpg"]["error"].startswith("unreadable image") and rows["broken.jpg"]["review"] == "true"
     assert rows["broken.jpg"]["label_1"] == ""
     assert "5 annotated, 1 unreadable" in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -171,13 +172,82 @@ def one_architecture(params, repo):
     params["label_issues"]["sheet"] = 4
 
 
+# Loaded into every Python process of the run by site.py (it is on PYTHONPATH): when the process
+# is a stage that `dvc repro` runs ($DVC_STAGE), it records at exit which fashioncat modules
+# Python actually imported and whether TensorFlow was loaded. Python's import system, not the
+# AST reading that wrote dvc.yaml's deps, is the witness.
+TRACER = """
+import atexit, json, os, sys
+
+_stage, _log = os.environ.get("DVC_STAGE"), os.environ.get("FASHIONCAT_IMPORT_LOG")
+if _stage and _log:
+    def _record():
+        names = sorted(n for n in list(sys.modules) if n == "fashioncat" or n.startswith("fashioncat."))
+        with open(os.path.join(_log, _stage.replace(os.sep, "_") + ".json"), "w") as f:
+            json.dump({"modules": names, "tensorflow": "tensorflow" in sys.modules}, f)
+
+    atexit.register(_record)
+"""
+
+
 @pytest.fixture(scope="module")
 def reproduced(tmp_path_factory):
-    """The tiny whole pipeline reproduced once and committed; tests that change it put it back."""
-    repo = project(tmp_path_factory.mktemp("whole"), one_architecture)
-    out = dvc(repo, "repro")
+    """The tiny whole pipeline reproduced once and committed; tests that change it put it back.
+
+    Every stage's process records what it imported (`TRACER`), in `<tmp>/imports/<stage>.json`.
+    """
+    root = tmp_path_factory.mktemp("whole")
+    repo = project(root, one_architecture)
+    (root / "tracer").mkdir()
+    (root / "tracer/sitecustomize.py").write_text(TRACER)
+    (root / "imports").mkdir()
+    env = {
+        **ENV,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(root / "tracer"), ENV.get("PYTHONPATH")])),
+        "FASHIONCAT_IMPORT_LOG": str(root / "imports"),
+    }
+    done = subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
     commit(repo, "ran")
-    return repo, out
+    return repo, done.stdout + done.stderr
+
+
+def _imports(repo: Path) -> dict[str, dict]:
+    """What each stage of the reproduced run imported, by stage name."""
+    folder = repo.parent / "imports"
+    return {p.stem: json.loads(p.read_text()) for p in folder.glob("*.json")}
+
+
+def _module_file(name: str) -> str:
+    path = Path("src", *name.split("."))
+    return (path / "__init__.py").as_posix() if (ROOT / path).is_dir() else path.with_suffix(".py").as_posix()
+
+
+def test_stages_that_train_nothing_never_load_tensorflow_when_they_run(reproduced):
+    """Each stage's real run on the tiny data, not its --help: lazy imports inside main() count."""
+    repo, _ = reproduced
+    traces = _imports(repo)
+    trains = {"train", "tune", "tune_noise", "final", "evaluate", "finetune", "bundle", "label_issues"}
+    light = {name for name in traces if name.split("@")[0] not in trains}
+    assert {"check_params", "embed", "crop@source", "split@target", "select_best", "report"} <= light
+    assert {name for name in light if traces[name]["tensorflow"]} == set()
+    assert traces["final"]["tensorflow"], "the tracer must see TensorFlow where a stage does load it"
+
+
+def test_every_module_a_stage_imports_when_it_runs_is_among_its_declared_deps(reproduced):
+    """The deps in dvc.yaml against Python's own record of what each stage imported (an independent witness)."""
+    repo, _ = reproduced
+    pipeline = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    traces = _imports(repo)
+    assert len(traces) >= 20, sorted(traces)  # every stage the tiny run ran, expanded foreach stages included
+    missing = {}
+    for name, trace in traces.items():
+        body = pipeline[name.split("@")[0]]
+        deps = set((body.get("do", body))["deps"])
+        loaded = {_module_file(m) for m in trace["modules"]}
+        if loaded - deps:
+            missing[name] = sorted(loaded - deps)
+    assert missing == {}
 
 
 def test_whole_pipeline_report_and_plots(reproduced):
@@ -237,9 +307,13 @@ def test_whole_pipeline_report_and_plots(reproduced):
 
 
 def _stale(repo: Path) -> set[str]:
-    """Stages whose own deps or params differ from dvc.lock (what `dvc status` lists)."""
-    report = json.loads(dvc(repo, "status", "--json"))
-    return set(report)
+    """Stages whose own deps or params differ from dvc.lock: what `dvc status` lists, asked of DVC's
+    own Repo in this process (the staleness matrices ask about 300 times; a `dvc` process each
+    paid DVC's start-up every time)."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as dvc_repo:
+        return set(dvc_repo.status())
 
 
 def _leaves(tree, path=""):

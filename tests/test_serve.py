@@ -431,12 +431,12 @@ def test_serve_command_errors_are_one_line(models, tmp_path, monkeypatch, capsys
 
 
 def test_images_are_prepared_exactly_as_annotate_prepares_them(site, models):
-    from fashioncat.annotate import cli as annotation
+    from fashioncat.annotate import predict
 
     fetcher = Fetcher(site.url, TOKEN)
     _, settings = bundle.load(models)
     data = fetcher.fetch(site.link("green.png"))
-    np.testing.assert_array_equal(fetcher.pixels(data, settings), annotation.pixels(io.BytesIO(data), None, settings))
+    np.testing.assert_array_equal(fetcher.pixels(data, settings), predict.pixels(io.BytesIO(data), None, settings))
     np.testing.assert_array_equal(
-        fetcher.pixels(data, settings), annotation.pixels(site.root / "green.png", None, settings)
+        fetcher.pixels(data, settings), predict.pixels(site.root / "green.png", None, settings)
     )

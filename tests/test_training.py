@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import shutil
 import subprocess
 import sys
@@ -57,29 +56,61 @@ def test_prediction_batch_shrinks_with_the_image_and_does_not_change_the_probabi
     )
 
 
-def test_annealing_follows_the_tuned_decay_down_a_half_cosine_step_by_step():
+def rates_seen(callback, epochs: int, steps: int) -> list[float]:
+    """The optimizer's learning rate at each step, with `callback` driven as Keras' fit drives it."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.123), loss="mse")
+    callback.set_model(model)
+    seen = []
+    for epoch in range(epochs):
+        callback.on_epoch_begin(epoch)
+        for step in range(steps):
+            callback.on_train_batch_begin(step)
+            seen.append(float(model.optimizer.learning_rate.numpy()))
+    return seen
+
+
+def test_annealing_over_one_epoch_is_a_half_cosine_worked_by_hand():
     hyper = dataclasses.replace(HYPER, learning_rate=0.01, decay=0.5)
-    assert type(models.schedule(hyper)) is models.EpochDecay
-    anneal = models.schedule(hyper, anneal=True, epochs=2, steps=4)
+    seen = rates_seen(models.schedule(hyper, anneal=True, epochs=1, steps=4), epochs=1, steps=4)
+    # step t of 4: 0.01 * (1 + cos(pi t / 4)) / 2, with cos(pi/4) = sqrt(2)/2:
+    # 0.01, 0.01 (2 + sqrt 2) / 4, 0.01 / 2, 0.01 (2 - sqrt 2) / 4
+    np.testing.assert_allclose(seen, [0.01, 0.0085355339059, 0.005, 0.0014644660941], rtol=1e-6)
+
+
+def test_annealing_over_two_epochs_also_takes_the_tuned_decay_each_epoch():
+    hyper = dataclasses.replace(HYPER, learning_rate=0.01, decay=0.5)
+    seen = rates_seen(models.schedule(hyper, anneal=True, epochs=2, steps=4), epochs=2, steps=4)
+    # step t of 8: 0.01 * 0.5 ** epoch * (1 + cos(pi t / 8)) / 2, with cos(pi/8) = sqrt(2 + sqrt 2) / 2 = 0.9238795325,
+    # cos(pi/4) = 0.7071067812, cos(3 pi/8) = sqrt(2 - sqrt 2) / 2 = 0.3826834324, cos(pi/2) = 0, and the
+    # later ones their negatives; epoch 1 (steps 4 to 7) at half the rate
+    expected = [
+        0.01,
+        0.0096193976626,  # 0.01 * 1.9238795325 / 2
+        0.0085355339059,  # 0.01 * 1.7071067812 / 2
+        0.0069134171618,  # 0.01 * 1.3826834324 / 2
+        0.0025,  # 0.005 * 1 / 2
+        0.0015432914191,  # 0.005 * 0.6173165676 / 2
+        0.0007322330470,  # 0.005 * 0.2928932188 / 2
+        0.0001903011687,  # 0.005 * 0.0761204675 / 2
+    ]
+    np.testing.assert_allclose(seen, expected, rtol=1e-6)
+    # a resumed run computes the same rate from the epoch and step alone
+    resumed = models.schedule(hyper, anneal=True, epochs=2, steps=4)
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(), loss="mse")
-    anneal.set_model(model)
-    seen = []
-    for epoch in range(2):
-        anneal.on_epoch_begin(epoch)
-        for step in range(4):
-            anneal.on_train_batch_begin(step)
-            seen.append(float(model.optimizer.learning_rate.numpy()))
-    factors = [0.5 * (1 + math.cos(math.pi * t / 8)) for t in range(8)]
-    expected = [0.01 * 0.5 ** (t // 4) * f for t, f in enumerate(factors)]
-    np.testing.assert_allclose(seen, expected, rtol=1e-6)
-    assert seen[0] == pytest.approx(0.01) and seen[-1] < 0.01 * 0.5 * 0.05  # near zero at the last step
-    # a resumed run computes the same rate from the epoch and step alone
-    fresh = models.schedule(hyper, anneal=True, epochs=2, steps=4)
-    fresh.set_model(model)
-    fresh.on_epoch_begin(1)
-    fresh.on_train_batch_begin(2)
-    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(expected[6])
+    resumed.set_model(model)
+    resumed.on_epoch_begin(1)
+    resumed.on_train_batch_begin(2)
+    assert float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.0007322330470, rel=1e-6)
+
+
+def test_without_annealing_the_rate_holds_within_an_epoch_and_decays_between():
+    """The control: the same run without `anneal` keeps the per-epoch rate at every step."""
+    hyper = dataclasses.replace(HYPER, learning_rate=0.01, decay=0.5)
+    plain = models.schedule(hyper, anneal=False, epochs=2, steps=4)
+    assert type(plain) is models.EpochDecay
+    np.testing.assert_allclose(rates_seen(plain, epochs=2, steps=4), [0.01] * 4 + [0.005] * 4, rtol=1e-6)
 
 
 def test_corrupt_model_file_is_a_clear_error(tmp_path):

@@ -16,6 +16,7 @@ import fixtures
 import keras
 import numpy as np
 import pytest
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 from fashioncat.config import Augment, FinetuneConfig, Hyper, Retrain
 from fashioncat.contracts import EXPERIMENTS, Choice, write_choice
@@ -104,12 +105,37 @@ def outcomes(tmp_path_factory):
     return done
 
 
-def test_every_experiment_reports_sane_numbers(outcomes):
+def scores(y_true, y_pred) -> dict[str, float]:
+    """Accuracy and macro precision, recall and F1 by scikit-learn, apart from the project's evaluation code."""
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(len(CLASSES))), average="macro", zero_division=0
+    )
+    return {
+        "accuracy": accuracy_score(y_true, y_pred),
+        "precision_macro": precision,
+        "recall_macro": recall,
+        "f1_macro": f1,
+    }
+
+
+def test_every_experiment_reports_the_scores_of_its_own_test_predictions(outcomes):
+    labels = splits(CLASSES).labels["test"]  # the fixture's target: the same seeded arrays
+    told_apart = []
     for name, outcome in outcomes.items():
         report = transfer.report(outcome)
         json.dumps(report)  # JSON-ready
-        assert 0 <= report["accuracy"] <= 1 and 0 <= report["f1_macro"] <= 1 and report["n"] == 12, name
-        assert report["diverged"] == "" and outcome["probabilities"].shape == (12, 2), name
+        assert report["n"] == len(labels) == 12 and report["diverged"] == "", name
+        assert outcome["probabilities"].shape == (12, 2), name
+        y_pred = outcome["probabilities"].argmax(axis=1)
+        expected = scores(labels, y_pred)
+        assert {m: report[m] for m in expected} == pytest.approx(expected, abs=5e-5), name  # reports round to 4
+        if len(set(y_pred)) > 1:
+            told_apart.append(name)
+            # control: the same predictions scored against the labels reversed give other numbers
+            assert {m: report[m] for m in expected} != pytest.approx(scores(labels[::-1], y_pred), abs=5e-5), name
+    # a model predicting one class scores 0.5 / 0.25 / 0.5 / 0.3333 on any balanced labels; at least one
+    # experiment must tell the classes apart, or the comparison above could not catch the wrong labels
+    assert told_apart, "every experiment predicts a single class"
     assert outcomes["benchmark"]["epochs"] == 0 and outcomes["benchmark"]["fit_seconds"] == 0
     assert outcomes["benchmark"]["model"] is None and outcomes["benchmark"]["target_classes_unknown"] == []
     assert outcomes["last_layer"]["epochs"] == outcomes["whole_model"]["epochs"] == 2
@@ -305,8 +331,12 @@ def test_benchmark_and_summary_stages(tmp_path, outcomes):
         json.loads((root / "dvclive/finetune/benchmark/metrics.json").read_text())["test"]["accuracy"]
         == report["accuracy"]
     )
-    for name in ("last_layer", "whole_model", "scratch"):  # the other three from the library run
-        (root / f"metrics/finetune/{name}.json").write_text(json.dumps(transfer.report(outcomes[name])))
+    # the other three from the library run, with fit times chosen so that any other pair than
+    # whole_model against scratch gives another time_saved
+    fit_seconds = {"last_layer": 10.0, "whole_model": 30.0, "scratch": 120.0}
+    for name, seconds in fit_seconds.items():
+        written = {**transfer.report(outcomes[name]), "fit_seconds": seconds}
+        (root / f"metrics/finetune/{name}.json").write_text(json.dumps(written))
     # in this process: a second TensorFlow start-up would double the test's time
     summary_stage = runpy.run_path(str(ROOT / "stages/finetune_summary.py"))
     plots = root / "plots/4_transfer"
@@ -314,6 +344,15 @@ def test_benchmark_and_summary_stages(tmp_path, outcomes):
         metrics_dir=str(root / "metrics/finetune"), plot=str(plots / "tradeoff.png"), bars=str(plots / "table6.png")
     )
     table = summary_stage["main"](args, None)
-    assert set(table["experiments"]) == set(EXPERIMENTS) and table["time_saved"] is not None
+    assert set(table["experiments"]) == set(EXPERIMENTS)
+    back = {name: json.loads((root / f"metrics/finetune/{name}.json").read_text()) for name in EXPERIMENTS}
+    # 1 - whole_model / scratch = 1 - 30 / 120 = 0.75 (last_layer's 10 s would give 1 - 10 / 120 = 0.9167,
+    # whole_model's own share 0.25, the pair swapped 1 - 120 / 30 = -3)
+    assert (back["whole_model"]["fit_seconds"], back["scratch"]["fit_seconds"]) == (30.0, 120.0)
+    assert table["time_saved"] == 0.75
+    assert table["accuracy_gap"] == round(back["whole_model"]["accuracy"] - back["scratch"]["accuracy"], 4)
+    for name in EXPERIMENTS:
+        assert table["experiments"][name]["accuracy"] == back[name]["accuracy"], name
+        assert table["experiments"][name]["fit_seconds"] == back[name]["fit_seconds"], name
     assert table["experiments"]["benchmark"]["accuracy"] == report["accuracy"]
     assert (plots / "tradeoff.png").is_file() and (plots / "table6.png").is_file()

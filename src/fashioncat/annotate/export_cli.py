@@ -20,11 +20,12 @@ from fashioncat.errors import FashionError
 
 def given_images(source: str | Path, settings, n: int, seed: int = 0) -> np.ndarray:
     """Up to `n` of the images a folder, .txt or .csv names (evenly drawn, seeded), prepared as `annotate` does."""
-    from fashioncat.annotate import cli
+    from fashioncat.annotate import predict
+    from fashioncat.annotate.inputs import gather
 
-    items, _ = cli.gather(source)
+    items, _ = gather(source)
     chosen = sorted(np.random.default_rng(seed).permutation(len(items))[:n])
-    return np.stack([cli.pixels(items[i].file, items[i].box, settings) for i in chosen])
+    return np.stack([predict.pixels(items[i].file, items[i].box, settings) for i in chosen])
 
 
 def add_command(subparsers) -> None:

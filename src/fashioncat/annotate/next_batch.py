@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fashioncat.annotate import cli, label_studio, uncertainty
-from fashioncat.data.images import ImageProblem
+from fashioncat.annotate import label_studio, predict, uncertainty
+from fashioncat.annotate.cli import DEFAULT_MODEL
+from fashioncat.annotate.inputs import Item, gather, image_links
 from fashioncat.errors import FashionError
 from fashioncat.io import usable_cores, write_json, write_text
 
@@ -40,7 +41,7 @@ MANIFEST_COLUMNS = ("image", "label", "source_image")
 
 @dataclass(frozen=True)
 class Candidate:
-    item: cli.Item
+    item: Item
     link: str  # how Label Studio reaches the image
     given: str | None = None  # the dataset's label (manifests only)
     source_image: str | None = None
@@ -54,8 +55,8 @@ def candidates(source: str | Path, image_root: str | None) -> list[Candidate]:
     source = Path(source)
     if source.suffix.lower() == ".csv" and source.is_file() and _is_manifest(source):
         return _manifest(source, image_root)
-    items, _ = cli.gather(source)
-    links = cli.image_links(items, image_root)
+    items, _ = gather(source)
+    links = image_links(items, image_root)
     return [Candidate(item, links[item.path]) for item in items]
 
 
@@ -75,7 +76,7 @@ def _manifest(path: Path, image_root: str | None) -> list[Candidate]:
             if not image or os.path.isabs(image) or ".." in Path(image).parts:
                 raise FashionError(f"{path}:{reader.line_num}: image {image!r} must be a path inside the repository")
             link = label_studio.image_reference(image, image_root) if image_root else label_studio.local_file(image)
-            found.append(Candidate(cli.Item(image, Path(image)), link, row["label"], row["source_image"]))
+            found.append(Candidate(Item(image, Path(image)), link, row["label"], row["source_image"]))
     if not found:
         raise FashionError(f"{path}: lists no images")
     return found
@@ -125,7 +126,7 @@ def described(found: Sequence[Candidate], model, settings, batch_size: int) -> I
     with ThreadPoolExecutor(usable_cores()) as pool:
         for start in range(0, len(found), batch_size):
             chunk = found[start : start + batch_size]
-            prepared = list(pool.map(lambda c: _pixels(c, settings), chunk))
+            prepared = list(pool.map(lambda c: predict.pixels_or_reason(c.item, settings), chunk))
             ok = [i for i, p in enumerate(prepared) if not isinstance(p, str)]
             for i, p in enumerate(prepared):
                 if isinstance(p, str):
@@ -135,15 +136,6 @@ def described(found: Sequence[Candidate], model, settings, batch_size: int) -> I
             probs = np.asarray(model.predict_on_batch(np.stack([prepared[i] for i in ok]).astype(np.float32)))
             given = [chunk[i].given if chunk[i].given in classes else None for i in ok]
             yield from zip((chunk[i] for i in ok), uncertainty.describe(probs, classes, given))
-
-
-def _pixels(c: Candidate, settings):
-    try:
-        return cli.pixels(c.item.file, c.item.box, settings)
-    except ImageProblem as problem:
-        return str(problem)
-    except Exception as exc:  # PIL's plugins raise assorted types on malformed files
-        return f"unreadable image ({type(exc).__name__}: {exc})"
 
 
 def least_certain(scored: Sequence[tuple[Candidate, object]], n: int, by: str) -> list[tuple[Candidate, object]]:
@@ -234,7 +226,7 @@ def add_command(subparsers) -> None:
     )
     p.add_argument("--images", required=True, metavar="SOURCE", help="folder, .txt, .csv or crop stage manifest")
     p.add_argument("--n", type=_positive, default=50, help="tasks in the batch (default 50)")
-    p.add_argument("--model", default=cli.DEFAULT_MODEL, metavar="FOLDER", help="bundle (default models/annotator)")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="FOLDER", help="bundle (default models/annotator)")
     p.add_argument("--out", metavar="TASKS.json", help="write the tasks here (and the labelling configuration beside)")
     p.add_argument("--url", help="Label Studio: import the tasks into --project there")
     p.add_argument("--project", type=int, help="the Label Studio project id, with --url")

@@ -29,7 +29,7 @@ import httpx2
 import numpy as np
 from PIL import Image
 
-from fashioncat.annotate import cli
+from fashioncat.annotate import predict
 from fashioncat.data.images import ImageProblem
 from fashioncat.errors import FashionError
 
@@ -151,7 +151,7 @@ class Fetcher:
         if width * height > self.max_pixels:
             raise ImageProblem(f"image of {width}x{height} pixels refused (limit {self.max_pixels:,} pixels)")
         try:
-            return cli.pixels(io.BytesIO(data), box, settings)
+            return predict.pixels(io.BytesIO(data), box, settings)
         except ImageProblem:
             raise
         except Exception as exc:  # a malformed file past its header

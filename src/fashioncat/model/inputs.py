@@ -14,6 +14,7 @@ import csv
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
@@ -21,6 +22,9 @@ import tensorflow as tf
 from fashioncat.config import Augment
 from fashioncat.data.images import ImageProblem, fit, open_rgb
 from fashioncat.errors import FashionError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 REQUIRED_COLUMNS = ("image", "label")
 
@@ -132,6 +136,17 @@ def _decode_one(path: str, image_size: int) -> np.ndarray:
         img = open_rgb(path)
     except ImageProblem as exc:
         raise FashionError(f"{path}: {exc}") from None
+    return at_training_size(img, image_size)
+
+
+def at_training_size(img: Image.Image, image_size: int) -> np.ndarray:
+    """An RGB image as the model reads it: uint8 [s, s, 3], stretched to s x s when its size differs.
+
+    The one resize between an image and the model: training applies it to any image not
+    already the training size (`decode_all`), and annotation and the Label Studio backend
+    to the crops they prepare in memory (`annotate.predict.pixels`), so a served image is
+    the array a trained one was.
+    """
     if img.size != (image_size, image_size):
         img = fit(img, image_size, "stretch")
     return np.asarray(img, dtype=np.uint8)

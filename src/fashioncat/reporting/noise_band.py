@@ -7,9 +7,11 @@ committed or kept as a DVC experiment, for example:
     python -m fashioncat.reporting.noise_band HEAD refs/exps/...   # or: make noise-band REVS="HEAD seed2022"
 
 For every numeric headline metric the band is its range (max - min) across the runs. The
-result goes to `metrics/noise_band.json` beside the metrics, with the revisions, their seeds
-and a digest of every other parameter that can move a number: `make report` reads the
-base's band and says when it was measured under other parameters (then measure it again).
+result goes to `metrics/noise_band.json` beside the metrics, with the revisions, their seeds,
+the CPU kinds each ran on (`machines`), and a digest of every other parameter that can move a
+number: `make report` reads the base's band and says when it was measured under other
+parameters (then measure it again). Runs of the same seed made on other CPU kinds may join:
+the band then spans those kinds (`cpu_kinds`), and holds the CPU model's spread too.
 
 A band holds only for runs that differ in the seed alone, so each run is checked against
 what made it, from its own dvc.yaml and dvc.lock, and refused in one line naming the
@@ -42,7 +44,7 @@ import yaml
 
 from fashioncat.errors import FashionError
 from fashioncat.io import write_json, write_text
-from fashioncat.reporting import band_table
+from fashioncat.reporting import band_table, machines
 
 BAND_FILE = "metrics/noise_band.json"
 PARAMS_FILE = "params.yaml"  # DVC's default params file: compared key by key, never by md5
@@ -424,14 +426,17 @@ def measure(repo: Path, revs: list[str]) -> dict:
         if key is not None:
             shown = f"{_show(ours.get(key, ...))}, {first.rev}'s {_show(theirs.get(key, ...))}"
             raise FashionError(f"{run.rev}: {PARAMS_FILE} key {key} is {shown}: {REFUSED}")
-    seeds = [run.seed for run in runs]
-    if len(set(map(str, seeds))) != len(seeds):
-        raise FashionError(f"the runs must have different seeds, got {seeds}")
+    cpus = [sorted(machines.kinds_at(repo, run.commit)) for run in runs]
+    made = [(str(run.seed), tuple(cpu)) for run, cpu in zip(runs, cpus)]
+    if len(set(made)) != len(made):
+        seeds = [run.seed for run in runs]
+        raise FashionError(f"the runs must have different seeds (or have run on other CPU kinds), got {seeds}")
     _check_metrics(runs)
     keys = sorted(first.metrics)
     band = {key: round(max(r.metrics[key] for r in runs) - min(r.metrics[key] for r in runs), 6) for key in keys}
     return {
-        "runs": [{"rev": run.rev, "commit": run.commit, "seed": run.seed} for run in runs],
+        "runs": [{"rev": run.rev, "commit": run.commit, "seed": run.seed, "cpu": cpu} for run, cpu in zip(runs, cpus)],
+        "cpu_kinds": sorted({k for cpu in cpus for k in cpu}),
         "budget_digest": budget_digest(first.params),
         "statistic": "range (max - min) across the runs",
         "stages": checked[0],
@@ -450,7 +455,9 @@ def read_band(repo: Path, rev: str | None = None) -> dict | None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("revs", nargs="+", help="runs differing only in seed: git revisions or DVC experiment names")
+    p.add_argument(
+        "revs", nargs="+", help="runs differing only in seed or CPU kind: git revisions or DVC experiment names"
+    )
     p.add_argument("--repo", default=".")
     p.add_argument("--out", default=BAND_FILE)
     args = p.parse_args(argv)

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from fashioncat.errors import FashionError
+from fashioncat.reporting import machines
 from fashioncat.reporting.noise_band import budget_digest, read_band
 
 # Always shown when present: Table 1 and the confusion matrix are what a reviewer looks at.
@@ -64,17 +65,36 @@ class Report:
     ignored: int  # metric rows left out by the ignore pattern
     band: dict | None = None  # metrics/noise_band.json, if measured
     band_stale: bool = False  # measured under other parameters than the current ones
+    base_cpu: frozenset[str] = frozenset()  # the CPU kinds the base's run was made on (from its reports)
+    head_cpu: frozenset[str] = frozenset()  # and this branch's
+
+    @property
+    def across_cpus(self) -> bool:
+        """Whether the two runs were made on different CPU kinds (both known)."""
+        return bool(self.base_cpu) and bool(self.head_cpu) and self.base_cpu != self.head_cpu
+
+    @property
+    def band_spans_cpus(self) -> bool:
+        """Whether the band was measured on every CPU kind the two runs were made on."""
+        return self.band is not None and (self.base_cpu | self.head_cpu) <= set(self.band.get("cpu_kinds", []))
 
 
-def verdict(row: Row, band: dict | None) -> str:
-    """Whether a numeric change is larger than seed noise alone, in words."""
+def verdict(row: Row, band: dict | None, *, across_cpus: bool = False, band_spans_cpus: bool = False) -> str:
+    """Whether a numeric change is larger than the noise the band measured, in words.
+
+    Runs made on two CPU kinds are judged only against a band measured on both: the CPU model
+    alone moves short trainings by more than a new seed does.
+    """
     if band is None or not row.changed or not (_number(row.old) and _number(row.new)):
         return ""
+    if across_cpus and not band_spans_cpus:
+        return "other CPU kind: no band spans both"
     width = band["band"].get(f"{row.path}:{row.key}")
     if width is None:
         return "no band measured"
     inside = abs(row.new - row.old) <= width + 1e-9  # the band is rounded to 6 decimals
-    return f"{'within' if inside else 'outside'} seed noise (±{width:.3g})"
+    noise = "seed and CPU noise" if across_cpus else "seed noise"
+    return f"{'within' if inside else 'outside'} {noise} (±{width:.3g})"
 
 
 def _number(value) -> bool:
@@ -143,7 +163,8 @@ def build(repo: Path, base: str, ignore: str = DEFAULT_IGNORE) -> Report:
     # widen the band it is judged by; a branch that brings the first band uses its own
     band = read_band(repo, base) or read_band(repo)
     stale = band is not None and band.get("budget_digest") != _current_budget(repo)
-    return Report(base, kept, params, changed_plots(repo, base), len(metrics) - len(kept), band, stale)
+    cpus = frozenset(machines.kinds_at(repo, base)), frozenset(machines.kinds_at(repo))
+    return Report(base, kept, params, changed_plots(repo, base), len(metrics) - len(kept), band, stale, *cpus)
 
 
 def _current_budget(repo: Path) -> str:
@@ -171,16 +192,36 @@ def _metrics_section(report: Report, show_all: bool, max_rows: int) -> list[str]
     shown = report.metrics if show_all else changed
     if not shown:
         return [f"No metric changed ({note})."]
-    body = [[r.path, r.key, _cell(r.old), _cell(r.new), r.change, verdict(r, report.band)] for r in shown]
-    header = ["path", "metric", "old", "new", "change", "vs seed noise"]
-    return [note + ".", "", *_band_note(report), *_table(header, body, max_rows)]
+    spans = {"across_cpus": report.across_cpus, "band_spans_cpus": report.band_spans_cpus}
+    body = [[r.path, r.key, _cell(r.old), _cell(r.new), r.change, verdict(r, report.band, **spans)] for r in shown]
+    header = ["path", "metric", "old", "new", "change", "vs noise"]
+    return [note + ".", "", *_cpu_note(report), *_band_note(report), *_table(header, body, max_rows)]
+
+
+def _cpu_note(report: Report) -> list[str]:
+    """Which comparison this is: the CPU kinds of the two runs, and what that means for the verdicts."""
+    if not report.base_cpu or not report.head_cpu:
+        return ["The CPU kind of one side is not recorded (its reports predate the `machine` field).", ""]
+    base, head = "; ".join(sorted(report.base_cpu)), "; ".join(sorted(report.head_cpu))
+    if not report.across_cpus:
+        return [f"Compared on the same CPU kind: {head}.", ""]
+    text = f"Compared across CPU kinds: `{report.base}` ran on {base}, this branch on {head}."
+    if report.band_spans_cpus:
+        text += " The band was measured on both, so it holds the CPU's spread as well as the seed's."
+    else:
+        text += (
+            " The CPU model alone moves short trainings by more than a new seed does, and no band spans"
+            " both kinds: reproduce the base on this runner's CPU kind, or measure a band on both."
+        )
+    return [text, ""]
 
 
 def _band_note(report: Report) -> list[str]:
     if report.band is None:
         return ["No seed-noise band is measured yet (`make noise-band`): changes cannot be told from noise.", ""]
     runs = ", ".join(str(r["seed"]) for r in report.band["runs"])
-    text = f"Seed-noise band: the range of each metric over {len(report.band['runs'])} runs with seeds {runs}."
+    text = f"Noise band: the range of each metric over {len(report.band['runs'])} runs with seeds {runs}"
+    text += f", on {'; '.join(report.band['cpu_kinds'])}." if report.band.get("cpu_kinds") else "."
     if report.band_stale:
         text += " **It was measured under other parameters than this branch's: measure it again.**"
     return [text, ""]
