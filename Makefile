@@ -100,7 +100,7 @@ clean-venv:
 venv: $(STAMP)
 
 # `make ls-venv`: Label Studio in a venv of its own, .venv-ls, from requirements-ls.txt (its
-# dependencies clash with TensorFlow's). tests/test_label_studio_server.py starts the server
+# dependencies clash with TensorFlow's). tests/annotate/test_label_studio_server.py starts the server
 # from it; .ci/run creates it before `make test`. Recreated only when requirements-ls.txt changes.
 LS_VENV := .venv-ls
 LS_STAMP := $(LS_VENV)/.installed

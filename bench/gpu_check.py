@@ -89,7 +89,7 @@ def paper_rounds(grids: dict) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class Workload:
-    """The paper-scale pipeline, as config/profiles/paper.yaml sets it up (tests/test_gpu_check.py checks the counts).
+    """The paper-scale pipeline, as config/profiles/paper.yaml sets it up (tests/project/test_gpu_check.py checks).
 
     Both datasets: 10 classes x 5,000 images, split 0.7 / 0.15 / 0.15, so 35,000 training and
     7,500 validation images each; every training runs `epochs` epochs of the training images,

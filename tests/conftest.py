@@ -8,6 +8,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+# Test modules share helpers across folders (`from test_annotation import CLASSES`): every
+# folder of tests/ is importable, whichever file pytest is asked to run.
+sys.path.extend(str(folder) for folder in sorted(Path(__file__).parent.iterdir()) if folder.is_dir())
 
 import fixtures  # noqa: E402
 from ci_skips import pytest_runtest_makereport, pytest_sessionstart  # noqa: E402, F401  (hooks: see ci_skips.py)

@@ -1,4 +1,4 @@
-"""Label Studio through its SDK, for tests/test_label_studio_server.py; runs in .venv-ls, not the project's venv.
+"""Label Studio through its SDK, for tests/annotate/test_label_studio_server.py; runs in .venv-ls.
 
 label-studio-sdk lives in Label Studio's own venv (`make ls-venv`), whose pins clash with
 TensorFlow's, so the test runs this script with .venv-ls/bin/python, one step per call:

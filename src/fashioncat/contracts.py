@@ -6,7 +6,7 @@
   file also carries the chosen configuration's trial score, so that the next step,
   whose grid usually holds that configuration again, does not train it twice.
 
-`dvc.yaml` repeats these lists (DVC cannot import Python); tests/test_layout.py checks
+`dvc.yaml` repeats these lists (DVC cannot import Python); tests/core/test_layout.py checks
 that both agree.
 """
 

@@ -2,7 +2,7 @@
 
 DVC reruns a stage when a declared dep changes, so every module a stage imports,
 directly or through another module, must be among its deps. `dvc.yaml` cannot
-compute this itself; tests/test_layout.py compares its deps with `closure`, and
+compute this itself; tests/core/test_layout.py compares its deps with `closure`, and
 `python -m fashioncat.deps stages/train.py` prints the list to paste.
 
 Imports inside functions count too: a lazy import still runs in the stage.

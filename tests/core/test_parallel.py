@@ -17,7 +17,7 @@ import pytest
 import yaml
 from dvcrepo import ENV, commit, dvc, set_params, sh
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 WORK = """\
 import json, os, pathlib, sys, time, yaml

@@ -25,7 +25,7 @@ from fashioncat.data.download import dataset_tree
 from fashioncat.data.records import Record
 from fashioncat.errors import FashionError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def mapping(tmp_path: Path, text: str):

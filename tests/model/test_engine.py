@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = textwrap.dedent(
     """
@@ -53,23 +53,37 @@ PROBE = textwrap.dedent(
 )
 
 
-def _probe(precision: str, deterministic: bool) -> dict:
+def _start(precision: str, deterministic: bool) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-c", PROBE, precision, str(deterministic).lower()],
         cwd=ROOT,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
         env=env,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _result(process: subprocess.Popen) -> dict:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+ENGINES = {"auto": True, "mixed_bfloat16": False, "mixed_float16": False}  # precision -> deterministic
 
 
 @pytest.fixture(scope="module")
-def float32_run():
-    return _probe("auto", True)
+def runs() -> dict[str, dict]:
+    """Each engine in its own fresh interpreter (the policy and op determinism are process-wide), all at once."""
+    started = {precision: _start(precision, deterministic) for precision, deterministic in ENGINES.items()}
+    return {precision: _result(process) for precision, process in started.items()}
+
+
+@pytest.fixture(scope="module")
+def float32_run(runs):
+    return runs["auto"]
 
 
 def test_default_engine_on_a_cpu_is_float32_and_deterministic_without_xla(float32_run):
@@ -84,8 +98,8 @@ def test_default_engine_on_a_cpu_is_float32_and_deterministic_without_xla(float3
 
 
 @pytest.mark.parametrize("precision,half", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
-def test_mixed_precision_computes_in_half_with_a_float32_classifier(precision, half, float32_run):
-    out = _probe(precision, False)
+def test_mixed_precision_computes_in_half_with_a_float32_classifier(precision, half, float32_run, runs):
+    out = runs[precision]
     assert out["global_policy"] == precision
     assert out["conv_compute"] == half
     # the softmax stays float32, in the built model and in a transfer head alike

@@ -10,7 +10,7 @@ import yaml
 from fashioncat.contracts import EXPERIMENTS, STEPS
 from fashioncat.deps import closure
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 

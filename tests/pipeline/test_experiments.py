@@ -14,7 +14,7 @@ from dvcrepo import ENV, commit, dvc, fit_metrics, tiny_project
 
 pytestmark = pytest.mark.slow  # every test here runs git and DVC for real
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUEUE_TIMEOUT_S = 150
 
 

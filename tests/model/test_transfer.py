@@ -27,7 +27,7 @@ from fashioncat.model.splits import Splits
 from fashioncat.reporting.finetune_summary import summary
 from fashioncat.spec import TrainingSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HYPER = Hyper(
     initializer="he_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2", l1=0.0, l2=1e-4
 )

@@ -14,7 +14,7 @@ import yaml
 
 from fashioncat.reporting import report
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
 INCLUDE = re.compile(r'^\s*--8<--\s+"([^"]+)"\s*$')
 

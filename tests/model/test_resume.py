@@ -25,7 +25,7 @@ from fashioncat.contracts import Choice, write_choice
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HYPER = Hyper(
     initializer="glorot_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2", l1=0.0, l2=1e-4
 )

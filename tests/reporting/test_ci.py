@@ -13,7 +13,7 @@ from dvcrepo import ENV, commit, dvc, fit_metrics, set_params, sh, tiny_project
 
 pytestmark = pytest.mark.slow  # every test here runs git and DVC for real
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / ".github/workflows/pr-metrics.yml"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known id of the empty tree
 

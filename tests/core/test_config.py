@@ -11,7 +11,7 @@ import yaml
 from fashioncat import config
 from fashioncat.errors import FashionError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(data):

@@ -95,7 +95,7 @@ def test_the_split_stage_stops_before_writing_anything(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     shutil.copytree(root / "config", tmp_path / "config")
     shutil.copy(root / "params.yaml", tmp_path / "params.yaml")
     balanced = tmp_path / "data/balanced/source"

@@ -28,7 +28,7 @@ from fashioncat.data import images
 from fashioncat.errors import FashionError
 from fashioncat.model import inputs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["red", "green", "blue"]
 COLOURS = {"red": (230, 20, 20), "green": (20, 230, 20), "blue": (20, 20, 230), "grey": (128, 128, 128)}
 

@@ -17,7 +17,7 @@ from fashioncat import config
 from fashioncat.config import RayResources
 from fashioncat.errors import FashionError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_repository_default_is_the_sequential_loop(params):

@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Logical devices must be set before TensorFlow initialises, hence a fresh interpreter.
 PROBE = textwrap.dedent(

@@ -21,7 +21,7 @@ from fashioncat.model.checkpoints import load_model
 from fashioncat.model.splits import load_splits
 from fashioncat.spec import TrainingSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HYPER = Hyper(
     initializer="glorot_uniform", optimizer="adam", learning_rate=0.001, decay=0.9, regularizer="l2", l1=0.0, l2=1e-4
 )

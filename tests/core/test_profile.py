@@ -16,7 +16,7 @@ from fashioncat import config, profile
 from fashioncat.__main__ import main
 from fashioncat.errors import FashionError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def merged(base: dict, overlay: dict) -> dict:

@@ -36,9 +36,9 @@ from fashioncat.reporting import plots
 
 pytestmark = pytest.mark.slow  # starts a Label Studio server: about a minute before it answers
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LS_BIN = ROOT / ".venv-ls/bin"
-CLIENT = Path(__file__).with_name("ls_client.py")
+CLIENT = Path(__file__).resolve().parents[1] / "ls_client.py"
 START_TIMEOUT = 300  # seconds; a first start creates the database (about 70 s on 2 cores)
 USER, PASSWORD = "ana@example.com", "reviewer-password-1"
 ISSUES = "plots/5_label_issues"

@@ -19,7 +19,7 @@ from fashioncat import config
 from fashioncat.__main__ import main
 from fashioncat.errors import FashionError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CLASSES = ["dress", "coat", "bag"]
 HEADER = "image,old_label,new_label,by,at"
 NFC, NFD = "café", unicodedata.normalize("NFD", "café")

@@ -22,7 +22,7 @@ from dvcrepo import ENV, dvc, fit_metrics, tiny_project
 from fashioncat.errors import FashionError
 from fashioncat.io import atomic_dir, write_json
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import yaml
 
 from fashioncat import profile as profile_module
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 import gpu_check  # noqa: E402
 from gpu_check import PAPER, Rates, estimate, training_seconds  # noqa: E402

@@ -60,7 +60,7 @@ def test_the_band_budget_ignores_the_seed_and_where_work_runs_but_not_the_budget
 
 
 def test_the_departures_read_only_params_the_report_stage_declares():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     cfg = config.load(root / "params.yaml")
     declared = stage.declared_params("report", root / "dvc.yaml")
     text = "\n".join(report.departures(Declared(cfg, declared, "report")))

@@ -17,7 +17,7 @@ from dvcrepo import ENV, commit, dvc, sh
 
 pytestmark = pytest.mark.slow  # every test here runs git and DVC for real
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def project(tmp_path: Path, edit) -> Path:
