@@ -52,6 +52,20 @@ class Server:
     log: Path
 
 
+def stop_group(process: subprocess.Popen) -> None:
+    """A server and its children: SIGTERM to the process group, then SIGKILL if it lingers."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -133,16 +147,7 @@ def server(tmp_path_factory):
         wait_until_up(process, url, log)
         yield Server(url, token, repo, log)
     finally:
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(process)
 
 
 def sdk(server: Server, step: str, request: dict, tmp_path: Path) -> dict:
@@ -356,16 +361,7 @@ def backend(repo: Path, server: Server, model: Path, log: Path, *args: str):
         wait_until_up(process, url, log)
         yield Backend(url, log)
     finally:
-        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                process.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        stop_group(process)
 
 
 def eventually(check, what: str, log: Path, timeout: float = 60.0):
