@@ -589,7 +589,7 @@ def test_seed_noise_band_on_the_tiny_pipeline_a_seed_is_within_it_a_learning_rat
         assert {f"{path}:{key}" for path, key in numbers} == set(band["band"])
         changed = _numeric(_table_rows(seed))
         assert all(verdict.startswith("within seed noise") for _, verdict in changed.values()), seed
-        assert f"seeds {default_seed}, 2." in seed and "measured under other parameters" not in seed
+        assert f"runs with seeds {default_seed}, 2, on " in seed and "measured under other parameters" not in seed
         assert "| params.yaml | seed | " in seed
 
         def lr_grid(params):
