@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 MET, NOT_MET, UNRESOLVED = "met", "not met", "unresolved at this noise"
+UNRECORDED = "machine not recorded"
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def record(results: str | None, **row) -> None:
     if not results:
         return
     row = {k: asdict(v) if isinstance(v, Spread) else v for k, v in row.items()}
+    row.setdefault("machine", machine())
+    row.setdefault("date", time.strftime("%Y-%m-%d", time.gmtime()))
     with open(results, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
 
@@ -152,14 +155,21 @@ def machine() -> str:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
-        f"Machine: {machine()}",
-        "",
-        "| benchmark | figure (median, IQR, 95% CI of the median) | goal | verdict |",
-        "|---|---|---|---|",
-    ]
+    """The Markdown table. Rows from one machine get it in the first line; rows measured on more
+    than one (e.g. a single benchmark rerun on another CPU kind) name theirs in a column instead."""
+    machines = sorted({row.get("machine", UNRECORDED) for row in rows})
+    if len(machines) <= 1:
+        head = [f"Machine: {machines[0] if machines else machine()}"]
+        cols = ["benchmark", "figure (median, IQR, 95% CI of the median)", "goal", "verdict"]
+    else:
+        head = [f"Machines: {'; '.join(machines)} (each row names its own)"]
+        cols = ["benchmark", "figure (median, IQR, 95% CI of the median)", "goal", "verdict", "machine, date"]
+    lines = [*head, "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
-        lines.append(f"| {row['benchmark']} | {row['figure']} | {row['goal']} | {row['verdict']} |")
+        cells = [row["benchmark"], row["figure"], row["goal"], row["verdict"]]
+        if len(machines) > 1:
+            cells.append(f"{row.get('machine', UNRECORDED)}, {row.get('date', 'date not recorded')}")
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -77,3 +77,23 @@ def test_rows_become_one_table_with_the_machine(tmp_path):
     lines = text.splitlines()
     assert lines[0].startswith("Machine: ") and lines[0].endswith(" cores") and len(lines[0]) > len("Machine:  cores")
     assert lines[-2:] == ["| crop | 1.50x | >= 1.8x | not met |", "| input | 3.20x | >= 3.0x | met |"]
+
+
+def test_rows_from_two_machines_name_each_their_own():
+    rows = [
+        {"benchmark": "crop", "figure": "1.50x", "goal": ">= 1.8x", "verdict": "not met", "machine": "Intel, 2 cores"},
+        {
+            "benchmark": "serve",
+            "figure": "90/s",
+            "goal": "-",
+            "verdict": "met",
+            "machine": "AMD, 2 cores",
+            "date": "2026-12-04",
+        },
+    ]
+    lines = benchstats.table(rows).splitlines()
+    assert lines[0] == "Machines: AMD, 2 cores; Intel, 2 cores (each row names its own)"
+    assert lines[-2:] == [
+        "| crop | 1.50x | >= 1.8x | not met | Intel, 2 cores, date not recorded |",
+        "| serve | 90/s | - | met | AMD, 2 cores, 2026-12-04 |",
+    ]
