@@ -11,7 +11,7 @@ from fashioncat.reporting import plots
 def main(args, cfg):
     model = load_model(args.model)
     splits = load_splits(args.split, model.input_shape[1], names=("test",))
-    probs = training.probabilities(model, splits.images["test"])
+    probs = training.probabilities(model, splits.images["test"], flip=cfg.final.flip_tta)
     y_true, classes = splits.labels["test"], splits.classes
     y_pred = evaluation.predicted(probs)
     write_json(args.per_class, evaluation.per_class(y_true, probs, classes))

@@ -15,7 +15,7 @@ def main(args, cfg):
     trained = spec.final(cfg, choice)
     splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
     model, result = training.train_model(trained, splits, checkpoints=Path(args.checkpoints), live_dir=Path(args.live))
-    val = training.scores(model, splits, names=("val",))["val"]
+    val = training.scores(model, splits, names=("val",), flip=cfg.final.flip_tta)["val"]
     save_model(model, args.model)
     accuracy = {name: result.history[key] for name, key in (("train", "accuracy"), ("val", "val_accuracy"))}
     plots.curves_png(accuracy, args.curves, f"Final model ({choice.architecture}): accuracy per epoch", "accuracy")

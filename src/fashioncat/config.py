@@ -501,10 +501,17 @@ class FinalConfig:
     batch_size: int  # its own: on 2 cores a larger batch trains more images per second
     learning_rate_scale: float  # the tuned rate was chosen at train.batch_size; a larger batch takes larger steps
     anneal: bool  # the tuned rate also falls along a half cosine to 0 over the run (models.CosineAnneal)
+    label_smoothing: float  # targets (1 - s) on the true class, s spread evenly over all classes; 0: none
+    ema: bool  # evaluate and save a moving average of the weights (Keras optimizers' use_ema)
+    flip_tta: bool  # score the mean of the image's and its mirror's probabilities (final's val, evaluate's test)
 
     def check(self, key: str) -> None:
         _positive(self, key, "epochs", "batch_size", "learning_rate_scale")
-        _non_negative(self, key, "patience")
+        _non_negative(self, key, "patience", "label_smoothing")
+        if self.label_smoothing >= 1:
+            raise FashionError(
+                f"params.yaml: {join(key, 'label_smoothing')} must be below 1, not {self.label_smoothing!r}"
+            )
 
     def hyper(self, tuned: Hyper) -> Hyper:
         """The tuned configuration with its learning rate scaled for this batch size."""

@@ -28,6 +28,8 @@ class TrainingSpec:
     seed: int
     min_delta: float = 0.0  # a smaller fall in validation loss is no improvement
     anneal: bool = False  # the rate also falls along a half cosine over the run (models.CosineAnneal)
+    label_smoothing: float = 0.0  # final.label_smoothing: see training.compile_model
+    ema: bool = False  # final.ema: see models.optimizer
     batch_norm_momentum: float = DEFAULT_BATCH_NORM_MOMENTUM  # train.batch_norm_momentum
     distribute: str = "none"  # train.distribute: see models.strategy_scope
     engine: Engine = DEFAULT_ENGINE  # train.precision and train.deterministic: see training.prepare
@@ -63,6 +65,8 @@ def final(cfg, choice: Choice) -> TrainingSpec:
         patience=cfg.final.patience,
         seed=cfg.seed,
         anneal=cfg.final.anneal,
+        label_smoothing=cfg.final.label_smoothing,
+        ema=cfg.final.ema,
         batch_norm_momentum=cfg.train.batch_norm_momentum,
         distribute=cfg.train.distribute,
         engine=cfg.train.engine(),

@@ -47,6 +47,9 @@ def test_repository_params_load(params):
         (lambda p: p.update(datasets=[]), "datasets must be a non-empty mapping"),
         (lambda p: p["download"].update(deadline_s=0), "download.deadline_s must be positive"),
         (lambda p: p["final"].update(learning_rate_scale=0), "final.learning_rate_scale must be positive"),
+        (lambda p: p["final"].update(label_smoothing=1), "final.label_smoothing must be below 1, not 1"),
+        (lambda p: p["final"].update(label_smoothing=-0.1), "final.label_smoothing must not be negative"),
+        (lambda p: p["final"].pop("flip_tta"), "missing key final.flip_tta"),
         (lambda p: p["download"].pop("deadline_s"), "missing key download.deadline_s"),
         (lambda p: p["download"].update(local_roots="/data"), "download.local_roots must be a list"),
         (

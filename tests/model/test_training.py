@@ -194,3 +194,54 @@ def test_min_delta_counts_a_fall_as_improvement_only_when_it_is_larger(split_roo
     assert fall > 0, f"the control run's validation loss should fall in epoch 2: {losses}"
     assert run(fall * 1.01).epochs == 2  # epoch 2's fall is no improvement: patience 1 ends it there
     assert run(fall * 0.99).epochs > 2  # the same fall counts: epoch 3 runs
+
+
+def _two_class_model(logits: tuple[float, float]) -> keras.Model:
+    """A model whose output ignores its input: softmax of the given logits (zero kernel, logits as bias)."""
+    model = keras.Sequential([keras.Input((2, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")])
+    model.layers[-1].set_weights([np.zeros((4, 2), "float32"), np.array(logits, "float32")])
+    return model
+
+
+def test_label_smoothing_moves_the_target_towards_uniform_worked_by_hand():
+    model = _two_class_model((np.log(0.8), np.log(0.2)))  # predicts [0.8, 0.2] for every image
+    x, y = np.zeros((4, 2, 2, 1), "float32"), np.array([[1.0, 0.0]] * 4, "float32")
+    training.compile_model(model, keras.optimizers.SGD(0.0), label_smoothing=0.1)
+    # K = 2, s = 0.1: the targets become [0.95, 0.05]
+    expected = -(0.95 * np.log(0.8) + 0.05 * np.log(0.2))
+    assert model.evaluate(x, y, verbose=0)[0] == pytest.approx(expected, rel=1e-5)
+    training.compile_model(model, keras.optimizers.SGD(0.0))
+    assert model.evaluate(x, y, verbose=0)[0] == pytest.approx(-np.log(0.8), rel=1e-5)  # control: no smoothing
+
+
+def test_flip_averages_each_image_with_its_mirror_worked_by_hand():
+    model = keras.Sequential([keras.Input((1, 2, 1)), keras.layers.Flatten(), keras.layers.Dense(2, "softmax")])
+    model.layers[-1].set_weights([np.array([[1.0, 0.0], [0.0, 0.0]], "float32"), np.zeros(2, "float32")])
+    image = np.array([[[[2], [0]]]], dtype=np.uint8)  # left pixel 2, right pixel 0; the mirror: 0, 2
+    # logits: [left pixel, 0], so the image gives softmax([2, 0]) and its mirror softmax([0, 0]) = [0.5, 0.5]
+    as_is = np.array([np.exp(2) / (np.exp(2) + 1), 1 / (np.exp(2) + 1)])
+    np.testing.assert_allclose(training.probabilities(model, image)[0], as_is, rtol=1e-6)
+    np.testing.assert_allclose(training.probabilities(model, image, flip=True)[0], (as_is + 0.5) / 2, rtol=1e-6)
+
+
+def test_a_moving_average_of_the_weights_replaces_them_when_fit_ends():
+    """Keras' EMA, as its documentation gives it: the first step's weights, then 0.99 old + 0.01 new."""
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).random((12, 3)).astype("float32")
+    y = keras.utils.to_categorical(np.arange(12) % 2, 2)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")])
+    training.compile_model(
+        model, models.optimizer(dataclasses.replace(HYPER, optimizer="sgd", learning_rate=0.5), ema=True)
+    )
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(self.model.layers[0].kernel.numpy().copy())
+
+    model.fit(x, y, batch_size=4, epochs=1, shuffle=False, verbose=0, callbacks=[Record()])
+    average = seen[0]
+    for weights in seen[1:]:
+        average = 0.99 * average + 0.01 * weights
+    assert len(seen) == 3 and np.abs(seen[-1] - average).max() > 1e-3  # the average is not the last step's weights
+    np.testing.assert_allclose(model.layers[0].kernel.numpy(), average, atol=1e-6)

@@ -113,7 +113,11 @@ def strategy_scope(distribute: str):
     return chosen.scope() if chosen is not None else contextlib.nullcontext()
 
 
-def optimizer(hyper: Hyper) -> keras.optimizers.Optimizer:
+def optimizer(hyper: Hyper, *, ema: bool = False) -> keras.optimizers.Optimizer:
+    """The configuration's optimizer; `ema`: it also keeps an exponential moving average of the
+    weights (Keras' `use_ema`, momentum 0.99), which replaces the weights when `fit` ends."""
+    if ema:
+        return OPTIMIZERS[hyper.optimizer](learning_rate=hyper.learning_rate, use_ema=True)
     return OPTIMIZERS[hyper.optimizer](learning_rate=hyper.learning_rate)
 
 

@@ -147,14 +147,20 @@ def fit(
     return model, result
 
 
-def compile_model(model: keras.Model, optimizer) -> keras.Model:
+def compile_model(model: keras.Model, optimizer, *, label_smoothing: float = 0.0) -> keras.Model:
     """Compile for training, with the optimizer's slots created now.
 
     Slots created here, eagerly, rather than lazily inside the first traced step keep
     about 6,500 variable-creation ops out of the graph: that step traces about 6 s
     faster on 2 cores, with the same weights after training (measured).
+    `label_smoothing` s trains towards 1 - s + s/K on the true class and s/K on the others (K classes).
     """
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    loss = (
+        keras.losses.CategoricalCrossentropy(label_smoothing=label_smoothing)
+        if label_smoothing
+        else "categorical_crossentropy"
+    )
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     model.optimizer.build(model.trainable_variables)
     return model
 
@@ -211,7 +217,7 @@ def train_model(
         model = models.build(
             spec.architecture, len(splits.classes), spec.image_size, spec.hyper, spec.batch_norm_momentum
         )
-        compile_model(model, models.optimizer(spec.hyper))
+        compile_model(model, models.optimizer(spec.hyper, ema=spec.ema), label_smoothing=spec.label_smoothing)
     augment = spec.augment or Augment()
     train, val = train_val(splits, augment, batch_size=spec.batch_size, seed=spec.seed)
     return fit(
@@ -237,15 +243,25 @@ def predict_batch(image_size: int) -> int:
     return max(32, min(256, 256 * 64 * 64 // (image_size * image_size)))
 
 
-def probabilities(model: keras.Model, images, batch_size: int | None = None):
-    """Class probabilities for uint8 images [N, s, s, 3], in order."""
+def probabilities(model: keras.Model, images, batch_size: int | None = None, *, flip: bool = False):
+    """Class probabilities for uint8 images [N, s, s, 3], in order.
+
+    `flip`: the mean of each image's probabilities and those of its left-right mirror
+    (test-time augmentation; the training's horizontal flips make both views familiar).
+    """
     batch_size = batch_size or predict_batch(images.shape[1])
-    return np.asarray(model.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype="float64")
+    probs = np.asarray(model.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype="float64")
+    if flip:
+        mirrored = images[:, :, ::-1, :].astype("float32")
+        probs = (probs + np.asarray(model.predict(mirrored, batch_size=batch_size, verbose=0), dtype="float64")) / 2
+    return probs
 
 
-def scores(model: keras.Model, splits: Splits, names=("val", "test")) -> dict:
-    """evaluation.summary for each named split, keyed by split name."""
+def scores(model: keras.Model, splits: Splits, names=("val", "test"), *, flip: bool = False) -> dict:
+    """evaluation.summary for each named split, keyed by split name (`flip`: see `probabilities`)."""
     return {
-        name: evaluation.summary(splits.labels[name], probabilities(model, splits.images[name]), splits.classes)
+        name: evaluation.summary(
+            splits.labels[name], probabilities(model, splits.images[name], flip=flip), splits.classes
+        )
         for name in names
     }

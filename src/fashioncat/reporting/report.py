@@ -226,6 +226,17 @@ def _order(summary: dict, key: str) -> str:
     return text
 
 
+def _final_recipe(final) -> str:
+    """The final model's training and scoring additions the paper did not use, one sentence, or ""."""
+    parts = [
+        f"label smoothing {final.label_smoothing:g}" if final.label_smoothing else "",
+        "a moving average of the weights (kept at the end)" if final.ema else "",
+        "scores averaged over each image and its mirror" if final.flip_tta else "",
+    ]
+    named = [p for p in parts if p]
+    return f" Added: {'; '.join(named)} (paper: none of these)." if named else ""
+
+
 def _paper_rate_in_this_run(steps: dict[str, dict] | None) -> str:
     """What Table 1's paper learning rate scored where this run's tuning tried it, in words ('' if it did not)."""
     rate = paper.TABLE1_CONFIG["learning_rate"]
@@ -297,7 +308,8 @@ def departures(cfg, steps: dict[str, dict] | None = None) -> list[str]:
             " (paper: the tuned decay alone)."
             if cfg.final.anneal
             else ""
-        ),
+        )
+        + _final_recipe(cfg.final),
         f"- Transfer: every trained experiment stops when validation loss has not improved for"
         f" {cfg.finetune.patience} epochs by more than {cfg.finetune.min_delta}, at most {cfg.finetune.epochs}"
         " (paper: not stated); "
