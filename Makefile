@@ -23,7 +23,7 @@ GPU_REQUIREMENTS := $(VENV)/requirements-gpu.txt
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: repro test test-fast lint docs docs-build bench clean-venv venv ls-venv report exps noise-band
+.PHONY: repro test test-fast lint docs docs-build bench paper-smoke clean-venv venv ls-venv report exps noise-band
 
 repro: $(STAMP)
 	dvc repro
@@ -51,7 +51,7 @@ docs-build: $(STAMP)
 # `make bench`: every benchmark in interleaved rounds, then one table (figure, goal, verdict,
 # machine) printed and written to bench/results.md, from the rows in bench/results.jsonl.
 # The annotation, export and serve benchmarks refuse to run without the bundle (exit 2: `dvc repro
-# bundle` first); their rows then say "not measured" and the others still run. About 20 minutes on
+# bundle` first); their rows then say "not measured" and the others still run. About 30 minutes on
 # 2 cores: run it on an otherwise idle machine, or the verdicts turn "unresolved".
 BENCH_ROWS := bench/results.jsonl
 bench: $(STAMP)
@@ -68,7 +68,16 @@ bench: $(STAMP)
 	python bench/annotate_throughput.py --results $(BENCH_ROWS) || test $$? -eq 2
 	python bench/export.py --results $(BENCH_ROWS) || test $$? -eq 2
 	python bench/serve.py --results $(BENCH_ROWS) || test $$? -eq 2
+	python bench/epoch_stability.py --results $(BENCH_ROWS)
+	python bench/trace_reuse.py --results $(BENCH_ROWS)
 	python bench/benchstats.py $(BENCH_ROWS) bench/results.md
+
+# `make paper-smoke`: the paper profile run small (bench/paper_smoke.py): a scratch copy of this
+# working tree, the paper profile plus a counts-only overlay, `dvc repro report` at 224 px on samples
+# in DeepFashion's and iMaterialist's formats; images/s per training stage and the full run's
+# extrapolated time, written to bench/paper_smoke.md. About 25 minutes on 2 cores.
+paper-smoke: $(STAMP)
+	python bench/paper_smoke.py
 
 # The CPU build; the uninstall line appears only where the GPU build was installed before.
 $(CPU_STAMP): requirements.txt pyproject.toml

@@ -13,6 +13,7 @@ import pytest
 from fashioncat import config, paper, typed
 from fashioncat.config import Augment, Hyper
 from fashioncat.contracts import STEPS, Choice, read_choice, read_trial, write_choice
+from fashioncat.model import models, training
 from fashioncat.model.grid import rounds
 from fashioncat.model.memo import Memo
 from fashioncat.model.search import better, run_step
@@ -79,6 +80,31 @@ def test_a_reused_model_trains_exactly_as_a_fresh_one(data):
     assert first.train_loss == again.train_loss == fresh.train_loss
     assert first.val_accuracy == again.val_accuracy == fresh.val_accuracy
     assert len(first.train_loss) == 2 and not first.failed
+
+
+def test_a_new_initializer_and_optimizer_on_a_shared_model_train_exactly_as_a_fresh_build(data):
+    """The initializer's weights are drawn without reseeding TensorFlow, and the new optimizer's
+    compile keeps the traced prediction step: the trial still equals a fresh build's."""
+    shared = runner(data)
+    shared.run(START, {}, epochs=1, patience=0)
+    changed = START.with_changes({"initializer": "he_normal", "optimizer": "sgd"})
+    on_shared = shared.run(changed, {}, epochs=2, patience=0)
+    fresh = runner(data).run(changed, {}, epochs=2, patience=0)
+    assert on_shared.train_loss == fresh.train_loss and on_shared.val_accuracy == fresh.val_accuracy
+    assert on_shared.val_accuracy is not None and len(on_shared.train_loss) == 2
+
+
+def test_initial_weights_equal_a_fresh_builds_bit_for_bit_also_after_a_reseed(data):
+    shared = runner(data)
+    shared.run(START, {}, epochs=1, patience=0)
+    for seed, initializer in ((7, "he_uniform"), (11, "glorot_uniform")):
+        shared.reseed(seed)
+        hyper = dataclasses.replace(START.hyper, initializer=initializer)
+        drawn = shared._initial_weights(hyper)
+        training.prepare(seed)
+        built = models.build("vgg16", len(data.classes), 32, hyper).get_weights()
+        assert len(drawn) == len(built)
+        assert all(np.array_equal(a, b) for a, b in zip(drawn, built, strict=True)), (seed, initializer)
 
 
 def test_the_penalty_is_the_configured_one(data):
