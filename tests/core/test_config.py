@@ -234,7 +234,7 @@ def test_a_key_written_twice_is_refused_naming_the_key_and_both_lines(params, af
 
 def test_a_key_written_twice_in_a_flow_mapping_is_refused(params):
     text = (ROOT / "params.yaml").read_text()
-    text = text.replace("vgg16: {learning_rate: 0.0001}", "vgg16: {learning_rate: 0.0001, learning_rate: 0.1}")
+    text = text.replace("vgg16: {learning_rate: 0.0001", "vgg16: {learning_rate: 0.0001, learning_rate: 0.1")
     Path("params.yaml").write_text(text)
     with pytest.raises(FashionError, match=r"^params.yaml:\d+: duplicate key train.architectures.vgg16.learning_rate "):
         config.load("params.yaml")

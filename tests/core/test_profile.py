@@ -44,7 +44,8 @@ def test_the_paper_profile_applies_validates_and_keeps_every_comment(params):
     assert (cfg.crop.size, cfg.train.image_size, cfg.train.batch_size) == (224, 224, 32)
     assert cfg.datasets["source"].per_class == cfg.datasets["target"].per_class == 5000
     assert cfg.tune.grids.augmentation.rotation == [0, 10, 30, 90] and len(cfg.tune.grids.initializer.initializer) == 6
-    assert cfg.train.architectures["vgg16"].learning_rate is None  # Table 1's one shared configuration
+    vgg16 = cfg.train.architectures["vgg16"]
+    assert vgg16.learning_rate is None and vgg16.initializer is None  # Table 1's one shared configuration
     comments = [line.split("#", 1)[1] for line in before.splitlines() if "#" in line]
     assert comments == [line.split("#", 1)[1] for line in after.splitlines() if "#" in line]
     assert len(after.splitlines()) == len(before.splitlines())
@@ -304,5 +305,6 @@ def test_the_printed_line_run_by_dvc_exp_run_gives_the_same_params_as_apply(tmp_
     monkeypatch.chdir(ROOT)  # class-map paths are relative to the repository
     assert config.load(applied) == config.load(repo / "params.yaml")
     assert yaml.safe_load((repo / "params.yaml").read_text())["train"]["architectures"]["vgg16"] == {
-        "learning_rate": None
+        "learning_rate": None,
+        "initializer": None,
     }
