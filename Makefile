@@ -75,7 +75,7 @@ bench: $(STAMP)
 # `make paper-smoke`: the paper profile run small (bench/paper_smoke.py): a scratch copy of this
 # working tree, the paper profile plus a counts-only overlay, `dvc repro report` at 224 px on samples
 # in DeepFashion's and iMaterialist's formats; images/s per training stage and the full run's
-# extrapolated time, written to bench/paper_smoke.md. About 25 minutes on 2 cores.
+# extrapolated time, written to bench/paper_smoke.md. About half an hour on 2 cores.
 paper-smoke: $(STAMP)
 	python bench/paper_smoke.py
 
