@@ -141,6 +141,13 @@ def record(results: str | None, **row) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+def model_arguments(parser: argparse.ArgumentParser, params: dict) -> None:
+    """--arch, --size and --batch, defaulting to the default run's training (params.yaml's `train`)."""
+    parser.add_argument("--arch", default="resnet50v2")
+    parser.add_argument("--size", type=int, default=params["train"]["image_size"])
+    parser.add_argument("--batch", type=int, default=params["train"]["batch_size"])
+
+
 def machine() -> str:
     """CPU model and the cores this process may use, e.g. `Intel(R) Xeon(R) Processor, 2 cores`."""
     model = platform.processor() or platform.machine()

@@ -109,9 +109,7 @@ def judge(rows: list[dict]) -> tuple[float, str, list[int]]:
 def main() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="resnet50v2")
-    p.add_argument("--size", type=int, default=params["train"]["image_size"])
-    p.add_argument("--batch", type=int, default=params["train"]["batch_size"])
+    benchstats.model_arguments(p, params)
     p.add_argument("--images", type=int, default=640, help="rounded down to whole batches")
     p.add_argument("--val", type=int, default=320, help="validation images, scored after every epoch")
     p.add_argument("--epochs", type=int, default=10, help="timed epochs, after one untimed warm-up epoch")

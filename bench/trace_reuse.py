@@ -47,9 +47,7 @@ GOAL_RESEED = 5.0  # a quarter of a trial: the initializer step draws 3 new init
 def main() -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", default="resnet50v2")
-    p.add_argument("--size", type=int, default=params["train"]["image_size"])
-    p.add_argument("--batch", type=int, default=params["train"]["batch_size"])
+    benchstats.model_arguments(p, params)
     p.add_argument("--images", type=int, default=params["tune"]["trial"]["subset"], help="training images per trial")
     p.add_argument("--val", type=int, default=320, help="validation images that score a trial")
     p.add_argument("--epochs", type=int, default=params["tune"]["trial"]["epochs"])
