@@ -16,6 +16,7 @@ bench/paper_smoke.py runs the paper profile on them; the tests use them too. No 
 from __future__ import annotations
 
 import contextlib
+import csv
 import functools
 import io
 import threading
@@ -24,6 +25,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
+import yaml
 from PIL import Image
 
 from fashioncat.data.classmap import load_classmap
@@ -129,10 +131,6 @@ def imaterialist(root: Path, class_map: Path, per_class: int, base_url: str, ser
 
 def _label_id(class_map: Path, name: str) -> str:
     """The id of label `name` in the organisers' table the class map names."""
-    import csv
-
-    import yaml
-
     table = yaml.safe_load(Path(class_map).read_text(encoding="utf-8"))["label_names"]
     with open(Path(class_map).parent / table, newline="", encoding="utf-8") as f:
         return next(row["labelId"] for row in csv.DictReader(f) if row["labelName"] == name)
