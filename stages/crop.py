@@ -1,9 +1,9 @@
-"""Stage `crop@<dataset>`: crop each image to its box, convert to RGB, resize."""
+"""Stage `crop@<dataset>`: crop each image to its box, convert to RGB, resize; PNGs packed into tar shards."""
 
 from pathlib import Path
 
 from fashioncat import stage
-from fashioncat.data import crop, datasets, manifest
+from fashioncat.data import crop, datasets, manifest, shards
 from fashioncat.data.classmap import load_classmap
 from fashioncat.data.records import DROP_FIELDS, drop_rows, tally
 from fashioncat.io import atomic_dir, write_csv, write_json
@@ -18,12 +18,12 @@ def main(args, cfg):
         rows, lost = crop.crop_all(
             parsed.records,
             raw,
-            tmp / "images",
+            tmp / shards.FOLDER,
             margin=cfg.crop.margin,
             size=cfg.crop.size,
             fit=cfg.crop.fit,
             workers=cfg.crop.workers,
-            image_prefix=f"{args.out}/images",
+            image_prefix=f"{args.out}/{shards.FOLDER}",
         )
         drops = parsed.drops + lost
         write_csv(tmp / "records.csv", rows, manifest.FIELDS)

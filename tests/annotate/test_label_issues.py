@@ -16,6 +16,7 @@ from sklearn.model_selection import cross_val_predict
 
 from fashioncat.annotate import label_issues
 from fashioncat.config import LABEL_FILTERS
+from fashioncat.data import shards
 from fashioncat.errors import FashionError
 from fashioncat.reporting import plots
 
@@ -99,6 +100,43 @@ def test_stage_writes_ranked_csv_and_contact_sheet(tmp_path, monkeypatch):
     assert all(r["given"] != r["suggested"] for r in rows if r["image"] in planted)
     with Image.open("plots/5_label_issues/label_issues.png") as sheet:
         assert sheet.format == "PNG" and sheet.width > 200
+
+
+def test_images_in_shards_are_reviewed_through_copies_of_their_bytes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    planted = colour_split(tmp_path, per_class=20, flips=6)
+    test_csv = tmp_path / "data/split/source/test.csv"
+    lines = test_csv.read_text().splitlines()
+    with shards.Writer(tmp_path / "data/cropped/source/shards", per_shard=25) as writer:  # as the crop stage packs
+        moved = {}
+        for i, line in enumerate(lines[1:], 1):
+            image, label = line.split(",")
+            shard = writer.add(Path(image).name, (tmp_path / image).read_bytes())
+            moved[image] = f"data/cropped/source/shards/{shard}/{Path(image).name}"
+            lines[i] = f"{moved[image]},{label}"
+    originals = {image: (tmp_path / image).read_bytes() for image in moved}
+    for image in moved:
+        (tmp_path / image).unlink()  # only the shards hold the images now
+    test_csv.write_text("\n".join(lines) + "\n")
+    label_issues.run(
+        "final.keras",
+        "data/split/source",
+        "issues.csv",
+        "issues.png",
+        filter_by="prune_by_noise_rate",
+        sheet=4,
+        draw=plots.contact_sheet_png,
+        tasks_path="tasks.json",
+        images_dir="data/label_issues/review_images",
+    )
+    tasks = json.loads(Path("tasks.json").read_text())
+    assert {t["data"]["path"] for t in tasks} == {moved[image] for image in planted}  # the same six found
+    for task in tasks:
+        original = next(image for image, name in moved.items() if name == task["data"]["path"])
+        copy = "data/label_issues/review_images/" + Path(original).name
+        assert task["data"]["image"] == "/data/local-files/?d=" + copy
+        assert Path(copy).read_bytes() == originals[original]  # Label Studio serves the image that was judged
+    assert len(list(Path("data/label_issues/review_images").iterdir())) == len(tasks)
 
 
 def test_clean_split_gives_an_empty_list_and_still_a_sheet(tmp_path, monkeypatch):

@@ -13,7 +13,7 @@ from test_serve import make_bundle
 
 from fashioncat.__main__ import main as cli
 from fashioncat.annotate import label_studio
-from fashioncat.data import manifest
+from fashioncat.data import manifest, shards
 
 
 def tinted(colour: str, strength: float) -> Image.Image:
@@ -76,6 +76,28 @@ def test_a_manifest_gives_review_tasks_with_the_given_label_and_its_quality(repo
         assert t["data"]["image"] == label_studio.LOCAL_FILES + t["data"]["path"]  # relative to the repository
     by_quality = cli_tasks("--by", "label_quality", "--n", "1")
     assert by_quality[0]["data"]["source_image"] == "img/red_0.jpg"  # the sure red labelled blue
+
+
+def test_a_manifest_of_shard_members_gives_tasks_linked_to_copies_of_the_chosen_images(repo):
+    records = Path("data/cropped/source/records.csv")
+    lines = records.read_text().splitlines()
+    originals = {}
+    with shards.Writer("data/cropped/source/shards") as writer:  # the crop stage's layout
+        for i, line in enumerate(lines[1:], 1):
+            image, rest = line.split(",", 1)
+            originals[Path(image).name] = Path(image).read_bytes()
+            lines[i] = f"data/cropped/source/shards/{writer.add(Path(image).name, originals[Path(image).name])}/"
+            lines[i] += f"{Path(image).name},{rest}"
+            Path(image).unlink()
+    records.write_text("\n".join(lines) + "\n")
+    assert next_batch("--images", str(records), "--n", "2", "--out", "review/batch.json") == 0
+    tasks = json.loads(Path("review/batch.json").read_text())
+    assert [Path(t["data"]["path"]).name for t in tasks] == ["red_1.png", "blue_1.png"]  # as from loose files
+    for t in tasks:
+        copy = Path("review/batch_images") / Path(t["data"]["path"]).name
+        assert t["data"]["image"] == label_studio.LOCAL_FILES + copy.as_posix()
+        assert copy.read_bytes() == originals[copy.name]
+    assert sorted(p.name for p in Path("review/batch_images").iterdir()) == ["blue_1.png", "red_1.png"]  # chosen only
 
 
 def cli_tasks(*args: str) -> list[dict]:

@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -189,9 +190,13 @@ def test_a_data_stage_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_str
     subprocess.run(command, cwd=straight, env=PY_ENV, check=True, capture_output=True)
 
     first = subprocess.Popen(command, cwd=killed, env=PY_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    pattern = f"data/cropped/.source.{first.pid}.*.partial/images/*.png"
+    pattern = f"data/cropped/.source.{first.pid}.*.partial/shards/00000.tar"
+
+    def written() -> int:  # bytes of the first shard so far: 20 images take well over 20 tar blocks
+        return sum(p.stat().st_size for p in killed.glob(pattern))
+
     deadline = time.monotonic() + 120
-    while len(list(killed.glob(pattern))) < 20 and first.poll() is None and time.monotonic() < deadline:
+    while written() < 20 * 1024 and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
@@ -205,8 +210,14 @@ def test_a_data_stage_killed_mid_way_leaves_no_output_and_its_rerun_equals_a_str
         assert (killed / "data/cropped/source" / name).read_bytes() == (
             straight / "data/cropped/source" / name
         ).read_bytes()
-    images = sorted(p.name for p in (straight / "data/cropped/source/images").iterdir())
-    assert images == sorted(p.name for p in (killed / "data/cropped/source/images").iterdir()) and len(images) == 600
+    shards = sorted(p.name for p in (straight / "data/cropped/source/shards").iterdir())
+    assert shards == sorted(p.name for p in (killed / "data/cropped/source/shards").iterdir()) and shards
+    for name in shards:
+        assert (killed / "data/cropped/source/shards" / name).read_bytes() == (
+            straight / "data/cropped/source/shards" / name
+        ).read_bytes()
+    with tarfile.open(straight / "data/cropped/source/shards/00000.tar") as tar:
+        assert len(tar.getnames()) == 600
 
 
 # A stage whose library writes outside the atomic writers (as Keras and DVCLive do).

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fashioncat.annotate import label_studio
+from fashioncat.data import shards
 from fashioncat.data.images import ImageProblem, open_rgb
 from fashioncat.errors import FashionError
 from fashioncat.io import read_csv, write_csv, write_json, write_text
@@ -88,13 +89,16 @@ def contact_sheet(found: list[dict], path: str | Path, title: str, draw: SheetWr
     draw(pictures, captions, path, title)
 
 
-def review_tasks(found: list[dict], split_dir: str | Path, model_version: str) -> list[dict]:
+def review_tasks(
+    found: list[dict], split_dir: str | Path, model_version: str, images_dir: str | Path | None = None
+) -> list[dict]:
     """The flagged images as Label Studio tasks: the model's suggestion pre-annotated, the given label beside it.
 
     Each task carries `source_image` (the image as the dataset names it) and
     `given_label`, which `python -m fashioncat corrections` needs to turn a reviewer's
     answer into a correction. Images are links to Label Studio's local-files server,
-    relative to the repository root (LOCAL_FILES_DOCUMENT_ROOT=<the repository>).
+    relative to the repository root (LOCAL_FILES_DOCUMENT_ROOT=<the repository>): a loose
+    file as it is, a member of the crop stage's shards through its copy in `images_dir`.
     """
     source = {row["image"]: row.get("source_image") or row["image"] for row in read_csv(Path(split_dir) / "test.csv")}
     return [
@@ -103,7 +107,7 @@ def review_tasks(found: list[dict], split_dir: str | Path, model_version: str) -
             row["suggested"],
             row["suggested_probability"],
             model_version,
-            label_studio.local_file(row["image"]),
+            label_studio.local_file(_reviewable(row["image"], images_dir)),
             source_image=source[row["image"]],
             given_label=row["given"],
             given_label_probability=row["given_label_probability"],
@@ -111,6 +115,18 @@ def review_tasks(found: list[dict], split_dir: str | Path, model_version: str) -
         )
         for row in found
     ]
+
+
+def _reviewable(image: str, images_dir: str | Path | None) -> str:
+    """A file Label Studio can serve for `image`: itself, or its shard member's copy in `images_dir`."""
+    if shards.split_name(image) is None or Path(image).is_file():
+        return image
+    if images_dir is None:
+        raise ValueError(f"{image} is in a shard: review tasks need a folder for its copy")
+    try:
+        return shards.extract(image, images_dir).as_posix()
+    except FileNotFoundError as exc:
+        raise FashionError(f"{image}: {exc}") from None
 
 
 def run(
@@ -123,6 +139,7 @@ def run(
     sheet: int,
     draw: SheetWriter,
     tasks_path: str | Path | None = None,
+    images_dir: str | Path | None = None,
 ) -> dict:
     """Predict the test split, flag likely label errors; write the CSV, the contact sheet (`draw`), the review tasks."""
     model = load_model(model_path)
@@ -137,7 +154,7 @@ def run(
     write_csv(csv_path, found, COLUMNS)
     if tasks_path is not None:
         version = label_studio.model_version(model_path)
-        write_json(tasks_path, review_tasks(found, split_dir, version))
+        write_json(tasks_path, review_tasks(found, split_dir, version, images_dir))
         write_text(label_studio.config_path(tasks_path), label_studio.labeling_config(splits.classes))
     contact_sheet(
         found[:sheet],

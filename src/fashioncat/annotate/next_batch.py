@@ -13,7 +13,9 @@ A crop stage manifest as input (data/cropped/<dataset>/records.csv, or a split's
 columns image, label, source_image, paths relative to the repository) makes review
 tasks: each carries `source_image` and `given_label`, so the answers become corrections
 (by the backend's webhook or `python -m fashioncat corrections`), and its image links
-are relative to the repository, Label Studio's LOCAL_FILES_DOCUMENT_ROOT.
+are relative to the repository, Label Studio's LOCAL_FILES_DOCUMENT_ROOT. An image the
+crop stage keeps in a shard is copied out for its task (`--review-images`, by default
+a folder beside --out), since Label Studio serves files.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +35,7 @@ import numpy as np
 from fashioncat.annotate import label_studio, predict, uncertainty
 from fashioncat.annotate.cli import DEFAULT_MODEL
 from fashioncat.annotate.inputs import Item, gather, image_links
+from fashioncat.data import shards
 from fashioncat.errors import FashionError
 from fashioncat.io import usable_cores, write_json, write_text
 
@@ -42,7 +45,7 @@ MANIFEST_COLUMNS = ("image", "label", "source_image")
 @dataclass(frozen=True)
 class Candidate:
     item: Item
-    link: str  # how Label Studio reaches the image
+    link: str  # how Label Studio reaches the image; "" for a shard member until `with_copies`
     given: str | None = None  # the dataset's label (manifests only)
     source_image: str | None = None
 
@@ -75,7 +78,12 @@ def _manifest(path: Path, image_root: str | None) -> list[Candidate]:
             image = (row.get("image") or "").strip()
             if not image or os.path.isabs(image) or ".." in Path(image).parts:
                 raise FashionError(f"{path}:{reader.line_num}: image {image!r} must be a path inside the repository")
-            link = label_studio.image_reference(image, image_root) if image_root else label_studio.local_file(image)
+            if shards.split_name(image) is not None and not Path(image).is_file():
+                link = ""  # a shard member: linked through its copy, made once it is chosen
+            elif image_root:
+                link = label_studio.image_reference(image, image_root)
+            else:
+                link = label_studio.local_file(image)
             found.append(Candidate(Item(image, Path(image)), link, row["label"], row["source_image"]))
     if not found:
         raise FashionError(f"{path}: lists no images")
@@ -141,6 +149,23 @@ def described(found: Sequence[Candidate], model, settings, batch_size: int) -> I
 def least_certain(scored: Sequence[tuple[Candidate, object]], n: int, by: str) -> list[tuple[Candidate, object]]:
     ranked = uncertainty.order([u for _, u in scored], by)
     return [scored[i] for i in ranked[:n]]
+
+
+def with_copies(
+    chosen: Sequence[tuple[Candidate, object]], folder: str | Path, image_root: str | None
+) -> list[tuple[Candidate, object]]:
+    """The chosen images, each shard member copied into `folder` (relative to the repository) and linked there."""
+    out = []
+    for c, u in chosen:
+        if not c.link:
+            try:
+                copy = shards.extract(c.item.path, folder).as_posix()
+            except FileNotFoundError as exc:
+                raise FashionError(f"{c.item.path}: {exc}") from None
+            link = label_studio.image_reference(copy, image_root) if image_root else label_studio.local_file(copy)
+            c = replace(c, link=link)
+        out.append((c, u))
+    return out
 
 
 def tasks(chosen: Sequence[tuple[Candidate, object]], model_version: str) -> list[dict]:
@@ -234,6 +259,11 @@ def add_command(subparsers) -> None:
     p.add_argument("--skip", action="append", default=[], metavar="FILE", help="corrections .csv or tasks .json")
     p.add_argument("--image-root", metavar="URL|FOLDER", help="how Label Studio reaches the images, as for annotate")
     p.add_argument("--batch-size", type=_positive, default=64, help="images per prediction (default 64)")
+    p.add_argument(
+        "--review-images",
+        metavar="FOLDER",
+        help="copies of chosen images kept in the crop stage's shards (default: <--out>_images, or review_images)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -272,7 +302,9 @@ def _run(args: argparse.Namespace) -> str:
     if project:
         backend.check_choices(label_studio.names(project.label_config()), settings.classes)
     scored = list(described(todo, model, settings, args.batch_size))
-    batch = tasks(least_certain(scored, args.n, args.by), label_studio.model_version(args.model))
+    copies = args.review_images or (str(Path(args.out).with_suffix("")) + "_images" if args.out else "review_images")
+    chosen = with_copies(least_certain(scored, args.n, args.by), copies, args.image_root)
+    batch = tasks(chosen, label_studio.model_version(args.model))
     if args.out:
         write_json(args.out, batch)
         write_text(label_studio.config_path(args.out), label_studio.labeling_config(settings.classes))

@@ -1,4 +1,4 @@
-"""The crop stage's work: every record cropped, converted and resized, on all cores."""
+"""The crop stage's work: every record cropped, converted and resized, on all cores, into tar shards."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from fashioncat.data import shards
 from fashioncat.data.images import ImageProblem, png_bytes, prepare
 from fashioncat.data.records import Drop, Record
 from fashioncat.io import usable_cores
@@ -19,7 +20,8 @@ from fashioncat.io import usable_cores
 class Job:
     record: Record
     source: str  # absolute path of the original image
-    dest: str  # absolute path of the PNG to write
+    name: str  # the cropped image's name in its shard (`cropped_name`)
+    position: int  # the record's place in the reader's list: rows and drops keep that order
     margin: float
     size: int
     fit: str
@@ -31,21 +33,19 @@ def cropped_name(record: Record) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:20] + ".png"
 
 
-def _run(job: Job) -> tuple[Job, str, str, str]:
-    """(job, digest of the original pixels, digest of the PNG written, "") or (job, "", "", reason)."""
+def _run(job: Job) -> tuple[Job, str, bytes, str]:
+    """(job, digest of the original pixels, the PNG, "") or (job, "", b"", reason)."""
     try:
         img, digest = prepare(job.source, job.record.box, job.margin, job.size, job.fit)
     except ImageProblem as problem:
-        return job, "", "", str(problem)
-    png = png_bytes(img)
-    Path(job.dest).write_bytes(png)  # inside a temporary folder: see crop_all
-    return job, digest, hashlib.sha1(png).hexdigest()[:20], ""
+        return job, "", b"", str(problem)
+    return job, digest, png_bytes(img), ""
 
 
 def crop_all(
     records: list[Record],
     root: Path,
-    out_images: Path,
+    out_shards: Path,
     *,
     margin: float,
     size: int,
@@ -53,37 +53,46 @@ def crop_all(
     workers: int,
     image_prefix: str,
 ) -> tuple[list[dict], list[Drop]]:
-    """Write one PNG per usable record into `out_images`; return manifest rows and drops.
+    """One PNG per usable record, packed into tar shards in `out_shards`; return manifest rows and drops.
 
-    `out_images` may be a temporary folder that is renamed later: manifest rows
-    name each image as `image_prefix/<name>`, its final path from the repository root.
+    `out_shards` may be a temporary folder that is renamed later: manifest rows name each
+    image `image_prefix/<shard>/<name>`, from its final folder. Images go into the shards in
+    the order of their names, so sorting the rows by `image` (as balance and split do)
+    sorts them by name. Rows and drops come back in the records' order.
     """
-    out_images.mkdir(parents=True, exist_ok=True)
-    jobs = [Job(r, str(root / r.image), str(out_images / cropped_name(r)), margin, size, fit) for r in records]
+    jobs = sorted(
+        (Job(r, str(root / r.image), cropped_name(r), i, margin, size, fit) for i, r in enumerate(records)),
+        key=lambda j: (j.name, j.position),
+    )
     workers = workers or usable_cores()
-    rows, drops = [], []
+    kept, drops = [], []
     progress = tqdm(total=len(jobs), desc="crop", unit="img", file=sys.stderr, mininterval=1.0, disable=None)
-    with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
-        for job, digest, pixels, reason in pool.map(
-            _run, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8) or 1))
-        ):
-            progress.update()
-            record = job.record
-            if reason:
-                drops.append(Drop(record.origin, _reason_key(reason), record.label, reason))
-                continue
-            rows.append(
-                {
-                    "image": f"{image_prefix}/{Path(job.dest).name}",
+    with shards.Writer(out_shards) as writer:
+        with ProcessPoolExecutor(max_workers=workers) if workers > 1 else _Serial() as pool:
+            for job, digest, png, reason in pool.map(
+                _run, jobs, chunksize=max(1, min(64, len(jobs) // (workers * 8) or 1))
+            ):
+                progress.update()
+                record = job.record
+                if reason:
+                    drops.append((job.position, Drop(record.origin, _reason_key(reason), record.label, reason)))
+                    continue
+                shard = writer.add(job.name, png)
+                row = {
+                    "image": f"{image_prefix}/{shard}/{job.name}",
                     "label": record.label,
                     "group": digest,
-                    "pixels": pixels,
+                    "pixels": hashlib.sha1(png).hexdigest()[:20],
                     "source_image": record.image,
                     "origin": record.origin,
                 }
-            )
+                kept.append((job.position, row))
     progress.close()
-    return rows, drops
+    return [row for _, row in sorted(kept, key=_first)], [drop for _, drop in sorted(drops, key=_first)]
+
+
+def _first(pair: tuple) -> int:
+    return pair[0]
 
 
 def _reason_key(reason: str) -> str:

@@ -11,10 +11,12 @@ import io
 import math
 import warnings
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from fashioncat.data import shards
 from fashioncat.data.records import Box
 
 MAX_PIXELS = 80_000_000  # far above any dataset photo; stops decompression bombs
@@ -25,9 +27,14 @@ class ImageProblem(Exception):
     """Why one image cannot be used; the message is the reason recorded."""
 
 
-def open_rgb(path: str | Path) -> Image.Image:
-    """The image fully decoded, upright (EXIF orientation applied) and in RGB."""
+def open_rgb(path: str | Path | IO[bytes]) -> Image.Image:
+    """The image fully decoded, upright (EXIF orientation applied) and in RGB.
+
+    `path` is a file, a member of the crop stage's shards (`…/00003.tar/<name>.png`) or a binary file object.
+    """
     try:
+        if isinstance(path, (str, Path)) and shards.split_name(path) is not None:
+            path = io.BytesIO(shards.read_bytes(path))
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:

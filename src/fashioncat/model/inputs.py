@@ -1,7 +1,8 @@
 """Training and evaluation inputs: split manifests -> decoded arrays -> tf.data batches.
 
 Images are decoded and resized once (`decode_all`) into a uint8 array kept in
-memory, so epochs and tuning trials never touch the PNG files again. Augmentation
+memory, so epochs and tuning trials never touch the PNGs (in the crop stage's
+shards, or loose files) again. Augmentation
 reproduces the paper's tool, Keras' classic `ImageDataGenerator` (rotation,
 shear in DEGREES, independent x/y zoom, horizontal flip, 'nearest' fill), but
 composes the whole affine map into one projective transform per image and warps
@@ -20,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashioncat.config import Augment
+from fashioncat.data import shards
 from fashioncat.data.images import ImageProblem, fit, open_rgb
 from fashioncat.errors import FashionError
 
@@ -55,11 +57,11 @@ def load_split(manifest: Path, classes: list[str], *, root: Path = Path(".")) ->
 
 
 def _checked_image(manifest: Path, line: int, image: str | None, root: Path) -> str:
-    """The image's path under `root`; it must be relative, inside root, and exist."""
+    """The image's path under `root` (a file, or a shard member); it must be relative, inside root, and exist."""
     if not image or Path(image).is_absolute() or ".." in Path(image).parts:
         raise FashionError(f"{manifest}:{line}: image {image!r} is not a path relative to the repository root")
     path = root / image
-    if not path.is_file():
+    if not shards.exists(path):
         raise FashionError(f"{manifest}:{line}: image {image} does not exist")
     return str(path)
 
@@ -74,31 +76,64 @@ def _checked_label(manifest: Path, line: int, label: str | None, index: dict[str
 def decode_all(paths: Sequence[str], image_size: int) -> np.ndarray:
     """All images as uint8 [N, s, s, 3], decoded and resized once.
 
-    The usual file, an 8-bit RGB PNG already s x s as `crop` writes it, is
-    decoded by tf.data on both cores (PNG is lossless: the same pixels PIL gives);
-    anything else (other modes or sizes, not PNG, or a file libpng rejects) goes
+    The usual image, an 8-bit RGB PNG already s x s as `crop` writes it, is decoded
+    by tf.data on both cores (PNG is lossless: the same pixels PIL gives): a shard's
+    members from bytes read through one open file per shard, loose files by path.
+    Anything else (other modes or sizes, not PNG, or a file libpng rejects) goes
     through the cropping stage's own decoder and bicubic resize. A plain PIL loop
     holds the GIL and was about 1.5x slower here on 64 px crops.
     """
     out = np.empty((len(paths), image_size, image_size, 3), dtype=np.uint8)
-    fast = []
+    loose, members = [], {}
     for i, path in enumerate(paths):
-        if _is_plain_png(path, image_size):
-            fast.append(i)
+        named = shards.split_name(path)
+        if named is not None and not Path(path).is_file():
+            members.setdefault(str(named[0]), []).append((i, named[1]))
+        elif _is_plain_png(_head(path), image_size):
+            loose.append(i)
         else:
             out[i] = _decode_one(path, image_size)
-    if fast:
-        _decode_pngs([paths[i] for i in fast], out, fast, image_size)
+    if loose:
+        named = [paths[i] for i in loose]
+        _decode_pngs(named, named, out, loose, image_size, from_files=True)
+    for shard, wanted in members.items():
+        _decode_members(shard, wanted, out, paths, image_size)
     return out
 
 
-def _is_plain_png(path: str, image_size: int) -> bool:
-    """Whether the PNG header says 8-bit RGB (colour type 2), image_size square."""
+def _decode_members(shard: str, wanted: list[tuple[int, str]], out: np.ndarray, paths, image_size: int) -> None:
+    """Members of one shard into out[i], in chunks (a few hundred MB of PNG bytes at 224 px at most)."""
+    try:
+        found = shards.index(shard)
+    except (OSError, ValueError) as exc:
+        raise FashionError(f"{shard}: cannot read the shard ({exc})") from None
+    for start in range(0, len(wanted), DECODE_CHUNK):
+        chunk = wanted[start : start + DECODE_CHUNK]
+        missing = [name for _, name in chunk if name not in found]
+        if missing:
+            raise FashionError(f"{shard}: holds no image {missing[0]} ({len(missing)} missing in all)")
+        data = shards.read_at(shard, [found[name] for _, name in chunk])
+        plain = [k for k, d in enumerate(data) if _is_plain_png(d[:26], image_size)]
+        for k in sorted(set(range(len(chunk))) - set(plain)):
+            out[chunk[k][0]] = _decode_one(paths[chunk[k][0]], image_size)
+        if plain:
+            where = [chunk[k][0] for k in plain]
+            _decode_pngs([data[k] for k in plain], [paths[i] for i in where], out, where, image_size, from_files=False)
+
+
+DECODE_CHUNK = 4096  # shard members decoded per tf.data pass
+
+
+def _head(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
-            head = f.read(26)
+            return f.read(26)
     except OSError:
-        return False  # the PIL path reports it
+        return b""  # the PIL path reports it
+
+
+def _is_plain_png(head: bytes, image_size: int) -> bool:
+    """Whether the PNG header says 8-bit RGB (colour type 2), image_size square."""
     return (
         len(head) == 26
         and head[:8] == b"\x89PNG\r\n\x1a\n"
@@ -109,15 +144,21 @@ def _is_plain_png(path: str, image_size: int) -> bool:
     )
 
 
-def _decode_pngs(paths: list[str], out: np.ndarray, where: list[int], image_size: int) -> None:
-    """Decode PNGs in parallel with tf.data into out[where]; a bad file falls back to PIL to be named."""
+def _decode_pngs(
+    sources: list, named: list[str], out: np.ndarray, where: list[int], image_size: int, *, from_files: bool
+) -> None:
+    """Decode PNGs (their paths when `from_files`, else their bytes) in parallel with tf.data into out[where].
+
+    From the first bad one on, they go through PIL, which names the image (`named`).
+    """
+
+    def decode(source):
+        data = tf.io.read_file(source) if from_files else source
+        return tf.ensure_shape(tf.io.decode_png(data, channels=3), (image_size, image_size, 3))
+
     ds = (
-        tf.data.Dataset.from_tensor_slices(paths)
-        .map(
-            lambda p: tf.ensure_shape(tf.io.decode_png(tf.io.read_file(p), channels=3), (image_size, image_size, 3)),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
+        tf.data.Dataset.from_tensor_slices(sources)
+        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .batch(256)
     )
     done = 0
@@ -126,12 +167,12 @@ def _decode_pngs(paths: list[str], out: np.ndarray, where: list[int], image_size
             out[where[done : done + len(batch)]] = batch.numpy()
             done += len(batch)
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError):
-        for i, path in zip(where[done:], paths[done:]):
+        for i, path in zip(where[done:], named[done:]):
             out[i] = _decode_one(path, image_size)
 
 
 def _decode_one(path: str, image_size: int) -> np.ndarray:
-    """One image as uint8 [s, s, 3]; an unreadable file is a user-facing error."""
+    """One image (a file or a shard member) as uint8 [s, s, 3]; an unreadable one is a user-facing error."""
     try:
         img = open_rgb(path)
     except ImageProblem as exc:
