@@ -70,6 +70,7 @@ bench: $(STAMP)
 	python bench/serve.py --results $(BENCH_ROWS) || test $$? -eq 2
 	python bench/epoch_stability.py --results $(BENCH_ROWS)
 	python bench/trace_reuse.py --results $(BENCH_ROWS)
+	python bench/data_layout.py --results $(BENCH_ROWS) --out bench/data_layout.md
 	python bench/benchstats.py $(BENCH_ROWS) bench/results.md
 
 # `make paper-smoke`: the paper profile run small (bench/paper_smoke.py): a scratch copy of this

@@ -1,25 +1,35 @@
 """Data at scale: what DVC costs on 50,000 images as one file each against the same images in shards.
 
-    python bench/data_layout.py [--images 50000] [--classes 10] [--size 32] [--rounds 1] [--out bench/data_layout.md]
+    python bench/data_layout.py [--images 50000] [--classes 10] [--size 32] [--rounds 1] [--repeats 6]
+                                [--out bench/data_layout.md] [--results bench/results.jsonl]
 
 Makes `--images` synthetic RGB crops (`--size` px; a smooth colour field plus a little noise,
 PNG-encoded by the crop stage's own `png_bytes`: about 2.0 KB each at 32 px, as the default
 run's crops on disk) and stores them three ways, each in its own throw-away git + DVC repository
 with a local DVC remote beside it:
 
-  files        today's crop layout: data/cropped/source/images/<id>.png, one file per image,
-               plus records.csv (image, label), tracked as one DVC directory output (`dvc add`)
-  tar shards   the same PNG files, one uncompressed tar per class (plus tar's 512-byte headers)
+  files        the crop stage's layout until December 2026: data/cropped/source/images/<id>.png,
+               one file per image, plus records.csv (image, label), one DVC directory output
+  tar shards   the crop stage's layout now: the same PNGs in data/cropped/source/shards/00000.tar,
+               00001.tar, ... (`fashioncat.data.shards.Writer`, 5,000 each), records.csv naming
+               each image by shard and member
   npz shards   the decoded pixels, one .npz per class (uint8 array (n, size, size, 3) and the
-               ids; np.savez, uncompressed: loading needs no PNG decoding)
+               ids; np.savez, uncompressed: loading needs no PNG decoding, but at 224 px it is
+               twice the bytes of the PNGs)
 
 and times, per layout, the DVC commands a pipeline's data output goes through:
 `dvc add` (the first hashing, and the copy into the cache), the first `dvc repro` of a trivial
 stage that depends on the data, `dvc status` and `dvc repro` with nothing changed, `dvc push`
 to the local remote, removing the workspace copy and `dvc checkout`, `dvc pull` in a fresh
-`git clone` (empty cache), and reading every image's pixels into memory in Python. Each figure is
-the wall time of one command (its Python start-up included); with `--rounds` > 1 the layouts
-alternate order by round and the median is shown.
+`git clone` (empty cache), and reading every image's pixels into memory: for files and tar
+shards through training's own input path (`load_split` + `decode_all`), for npz `np.load`. Each
+figure is the wall time of one command (its Python start-up included); with `--rounds` > 1 the
+layouts alternate order by round and the median is shown.
+
+With `--results`, three rows go to `make bench`'s table with verdicts (issue 32's goals, at
+50,000 images): the tar shards' no-op `dvc status` (<= 3 s) and `dvc checkout` (<= 5 s), each
+timed `--repeats` times in the clone, and training's input rate on tar shards against files
+(>= 1.0x), in `--repeats` paired rounds of `decode_all` over every image, alternating order.
 
 At 224 px an image has 49x the pixels; `--size 224 --images 5000` measures a tenth of the
 paper's 50,000 at that size (docs/scaling.md, "Data at scale").
@@ -31,14 +41,12 @@ verdict), so the table is printed and written to `--out` as Markdown.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -50,10 +58,11 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchstats  # noqa: E402
 
+from fashioncat.data import shards  # noqa: E402
 from fashioncat.data.images import png_bytes  # noqa: E402
 
 LAYOUTS = ("files", "tar shards", "npz shards")
-DATA_DIR = {"files": "data/cropped/source", "tar shards": "data/shards/source", "npz shards": "data/shards/source"}
+DATA_DIR = {"files": "data/cropped/source", "tar shards": "data/cropped/source", "npz shards": "data/shards/source"}
 STEPS = {
     "write": "write the data (Python; not DVC)",
     "add": "`dvc add` (first hashing, copy into the cache)",
@@ -63,7 +72,7 @@ STEPS = {
     "push": "`dvc push` to a local remote",
     "checkout": "remove the data, `dvc checkout`",
     "pull": "`dvc pull` in a fresh clone (empty cache)",
-    "read": "read every image's pixels (Python)",
+    "read": "read every image's pixels (training's `decode_all`; npz: `np.load`)",
 }
 COUNT = """import sys
 from pathlib import Path
@@ -117,36 +126,32 @@ def write(layout: str, repo: Path, pixels: np.ndarray, labels: np.ndarray, class
             rows.append(f"{path},{classes[labels[i]]}")
         (folder / "records.csv").write_text("\n".join(rows) + "\n")
         return
+    if layout == "tar shards":
+        rows = ["image,label"]
+        with shards.Writer(folder / shards.FOLDER) as writer:
+            for i, name in enumerate(ids):
+                shard = writer.add(f"{name}.png", png_bytes(Image.fromarray(pixels[i])))
+                rows.append(f"{DATA_DIR[layout]}/{shards.FOLDER}/{shard}/{name}.png,{classes[labels[i]]}")
+        (folder / "records.csv").write_text("\n".join(rows) + "\n")
+        return
     (folder / "classes.json").write_text(json.dumps(classes))
     for k, label in enumerate(classes):
         rows = np.flatnonzero(labels == k)
-        if layout == "npz shards":
-            np.savez(folder / f"{label}.npz", images=pixels[rows], ids=np.array([ids[i] for i in rows]))
-            continue
-        with tarfile.open(folder / f"{label}.tar", "w", format=tarfile.USTAR_FORMAT) as tar:
-            for i in rows:
-                data = png_bytes(Image.fromarray(pixels[i]))
-                info = tarfile.TarInfo(f"{ids[i]}.png")
-                info.size, info.mtime = len(data), 0
-                tar.addfile(info, io.BytesIO(data))
+        np.savez(folder / f"{label}.npz", images=pixels[rows], ids=np.array([ids[i] for i in rows]))
 
 
-def read(layout: str, repo: Path) -> int:
-    """Every image's pixels into memory, as a training stage would need them; the image count."""
+def read(layout: str, repo: Path, classes: list[str], size: int) -> int:
+    """Every image's pixels into memory, as a training stage gets them; the image count."""
     folder = repo / DATA_DIR[layout]
-    if layout == "files":
-        paths = [line.split(",")[0] for line in (folder / "records.csv").read_text().splitlines()[1:]]
-        return len([np.asarray(Image.open(repo / path).convert("RGB")) for path in paths])
+    if layout != "npz shards":
+        from fashioncat.model.inputs import decode_all, load_split
+
+        paths, _ = load_split(folder / "records.csv", classes, root=repo)
+        return len(decode_all(list(paths), size))
     count = 0
-    for shard in sorted(folder.glob("*.npz" if layout == "npz shards" else "*.tar")):
-        if layout == "npz shards":
-            with np.load(shard) as z:
-                count += len(z["images"])
-            continue
-        with tarfile.open(shard) as tar:
-            for member in tar:
-                np.asarray(Image.open(tar.extractfile(member)).convert("RGB"))
-                count += 1
+    for shard in sorted(folder.glob("*.npz")):
+        with np.load(shard) as z:
+            count += len(z["images"])
     return count
 
 
@@ -184,9 +189,49 @@ def one_layout(layout: str, root: Path, pixels: np.ndarray, labels: np.ndarray, 
     git("clone", "-q", str(repo), str(root / "clone"), cwd=root)
     t["pull"] = dvc("pull", "-q", cwd=root / "clone")
     start = time.perf_counter()
-    assert read(layout, root / "clone") == len(pixels)
+    assert read(layout, root / "clone", classes, pixels.shape[1]) == len(pixels)
     t["read"] = time.perf_counter() - start
     return t
+
+
+def goals(root: Path, files_root: Path, classes: list[str], size: int, repeats: int, results: str | None) -> None:
+    """The goal rows: repeated no-op `dvc status` and `dvc checkout` on the tar shards' clone, and the
+    input rate of tar shards against files in paired rounds."""
+    clone = root / "clone"
+    data = clone / DATA_DIR["tar shards"]
+    status = [dvc("status", "-q", cwd=clone) for _ in range(repeats)]
+    checkout = []
+    for _ in range(repeats):
+        shutil.rmtree(data)
+        checkout.append(dvc("checkout", "-q", cwd=clone))
+    sides = {
+        layout: benchstats.timed(lambda r=r, layout=layout: read(layout, r, classes, size))
+        for layout, r in (("files", files_root / "clone"), ("tar shards", clone))
+    }
+    times = benchstats.rounds(sides, repeats)
+    rate = benchstats.spread(benchstats.ratios(times["files"], times["tar shards"]))
+    count = len((data / "records.csv").read_text().splitlines()) - 1
+    per_second = count / statistics.median(times["tar shards"])
+    where = f"{count:,} images of {size} px, crop's tar shards"
+    for what, values, goal in (("no-op `dvc status`", status, 3.0), ("`dvc checkout` after removal", checkout, 5.0)):
+        s = benchstats.spread(values)
+        print(f"  {what}: {benchstats.describe(s, ' s', 1)}")
+        benchstats.record(
+            results,
+            benchmark=f"data layout: {what} ({where})",
+            figure=benchstats.describe(s, " s", 1),
+            goal=f"<= {goal:.0f} s",
+            verdict=benchstats.verdict(s, goal + 1e-9, at_least=False),
+        )
+    print(f"  input rate, shards / files: {benchstats.describe(rate)} ({per_second:,.0f} images/s on shards)")
+    benchstats.record(
+        results,
+        benchmark=f"data layout: training's input rate (`decode_all`), shards against files ({where}; "
+        f"{per_second:,.0f} images/s)",
+        figure=benchstats.describe(rate),
+        goal=">= 1.00x",
+        verdict=benchstats.verdict(rate, 1.0, at_least=True),
+    )
 
 
 def startup(scratch: Path) -> float:
@@ -212,6 +257,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1, help="fresh repositories per layout; layouts alternate order")
     p.add_argument("--out", type=Path, help="also write the Markdown table here (bench/data_layout.md)")
     p.add_argument("--tmp", help="folder for the throw-away repositories (default: the system's temp folder)")
+    p.add_argument("--repeats", type=int, default=6, help="timings per goal row (at least 6 for a 95%% interval)")
+    p.add_argument("--results", help="append the goal rows (JSON lines) here, for `make bench`'s table")
     args = p.parse_args()
 
     classes = [f"class_{k}" for k in range(args.classes)]
@@ -229,7 +276,10 @@ def main() -> None:
                 t = one_layout(layout, root, pixels, labels, classes)
                 times[layout].append(t)
                 print(f"round {r + 1} {layout}: " + ", ".join(f"{k} {v:.1f}" for k, v in t.items()), flush=True)
-                shutil.rmtree(root)
+                if r < args.rounds - 1:
+                    shutil.rmtree(root)
+        last = Path(scratch) / f"round{args.rounds - 1}"
+        goals(last / "tar_shards", last / "files", classes, args.size, args.repeats, args.results)
     table = render(args, times, base)
     print(table)
     if args.out:

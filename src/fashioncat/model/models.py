@@ -116,9 +116,7 @@ def strategy_scope(distribute: str):
 def optimizer(hyper: Hyper, *, ema: bool = False) -> keras.optimizers.Optimizer:
     """The configuration's optimizer; `ema`: it also keeps an exponential moving average of the
     weights (Keras' `use_ema`, momentum 0.99), which replaces the weights when `fit` ends."""
-    if ema:
-        return OPTIMIZERS[hyper.optimizer](learning_rate=hyper.learning_rate, use_ema=True)
-    return OPTIMIZERS[hyper.optimizer](learning_rate=hyper.learning_rate)
+    return OPTIMIZERS[hyper.optimizer](learning_rate=hyper.learning_rate, use_ema=ema)
 
 
 class EpochDecay(keras.callbacks.Callback):

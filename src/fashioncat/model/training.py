@@ -247,7 +247,8 @@ def probabilities(model: keras.Model, images, batch_size: int | None = None, *, 
     """Class probabilities for uint8 images [N, s, s, 3], in order.
 
     `flip`: the mean of each image's probabilities and those of its left-right mirror
-    (test-time augmentation; the training's horizontal flips make both views familiar).
+    (test-time augmentation). It helps a model that has seen mirrored images; one trained
+    without horizontal flips may score its mirrors worse (docs/tuning.md).
     """
     batch_size = batch_size or predict_batch(images.shape[1])
     probs = np.asarray(model.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype="float64")
