@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from fashioncat.io import write_bytes
 
@@ -74,15 +74,18 @@ class Writer:
         self.close()
 
 
-def split_name(path: str | os.PathLike) -> tuple[Path, str] | None:
-    """(shard file, member) when `path` names a member of a shard (`…/00003.tar/<member>`), else None."""
-    parts = PurePosixPath(os.fspath(path)).parts
-    if len(parts) >= 2 and parts[-2].endswith(SUFFIX):
-        return Path(*parts[:-1]), parts[-1]
+def split_name(path: str | os.PathLike) -> tuple[str, str] | None:
+    """(shard file, member) when `path` names a member of a shard (`…/00003.tar/<member>`), else None.
+
+    Plain string work: training checks every image of a split through here.
+    """
+    shard, slash, member = os.fspath(path).rpartition("/")
+    if slash and member and shard.endswith(SUFFIX):
+        return shard, member
     return None
 
 
-_indexes: dict[str, tuple[tuple[int, int], dict[str, tuple[int, int]]]] = {}
+_indexes: dict[str, tuple[tuple[int, int], dict[str, tuple[int, int]]]] = {}  # shard -> (stamp, index)
 
 
 def index(shard: str | os.PathLike) -> dict[str, tuple[int, int]]:
@@ -91,10 +94,10 @@ def index(shard: str | os.PathLike) -> dict[str, tuple[int, int]]:
     A member named twice resolves to its last copy, as `tar xf` leaves it. Raises
     FileNotFoundError for a missing shard and ValueError for a file that is not a tar.
     """
-    shard = Path(shard)
-    stat = shard.stat()
+    shard = os.fspath(shard)
+    stat = os.stat(shard)
     stamp = (stat.st_mtime_ns, stat.st_size)
-    cached = _indexes.get(str(shard))
+    cached = _indexes.get(shard)
     if cached is not None and cached[0] == stamp:
         return cached[1]
     try:
@@ -102,15 +105,15 @@ def index(shard: str | os.PathLike) -> dict[str, tuple[int, int]]:
             found = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
     except tarfile.TarError as exc:
         raise ValueError(f"{shard}: not a readable tar shard ({exc})") from None
-    _indexes[str(shard)] = (stamp, found)
+    _indexes[shard] = (stamp, found)
     return found
 
 
 def exists(path: str | os.PathLike) -> bool:
     """Whether `path` is a file, or a member of a shard that holds it."""
     named = split_name(path)
-    if named is None or Path(path).is_file():
-        return Path(path).is_file()
+    if named is None or os.path.isfile(path):
+        return os.path.isfile(path)
     try:
         return named[1] in index(named[0])
     except (OSError, ValueError):
@@ -120,7 +123,7 @@ def exists(path: str | os.PathLike) -> bool:
 def read_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a file, or of a shard's member. FileNotFoundError names what is missing."""
     named = split_name(path)
-    if named is None or Path(path).is_file():
+    if named is None or os.path.isfile(path):
         return Path(path).read_bytes()
     shard, member = named
     try:
@@ -151,7 +154,7 @@ def extract(path: str | os.PathLike, folder: str | os.PathLike) -> Path:
     For tools that need a file of their own (Label Studio's local-files server). The copy
     is named after the member, which the crop stage made a digest, never a path.
     """
-    if split_name(path) is None or Path(path).is_file():
+    if split_name(path) is None or os.path.isfile(path):
         return Path(path)
     member = split_name(path)[1]
     if member in (".", ".."):
