@@ -28,11 +28,16 @@ export PYTHONDONTWRITEBYTECODE := 1
 repro: $(STAMP)
 	dvc repro
 
+# Two pytest-xdist workers, a test file to a worker (its module fixtures built once), the two
+# longest files first (tests/conftest.py): 20 minutes at most on 2 cores, 3 for test-fast
+# (docs/developing.md, "How long the tests take"). `python -m pytest` alone runs in one process.
+PYTEST_WORKERS := -n 2 --dist loadfile --no-loadscope-reorder
+
 test: lint docs-build
-	python -m pytest -q
+	python -m pytest -q $(PYTEST_WORKERS)
 
 test-fast: lint
-	python -m pytest -q -m "not slow"
+	python -m pytest -q -m "not slow" $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	ruff check .

@@ -31,3 +31,15 @@ def params(tmp_path, monkeypatch):
     shutil.copytree(root / "config", tmp_path / "config")
     monkeypatch.chdir(tmp_path)
     return yaml.safe_load((root / "params.yaml").read_text())
+
+
+# `make test` runs two pytest-xdist workers with `--dist loadfile --no-loadscope-reorder`: a test file
+# is one unit of work (its module fixtures, such as the tiny pipeline's run that most of
+# tests/pipeline/test_pipeline.py reads, are built once), handed out in the order below. The two
+# longest files start first, one on each worker; the rest follow in their usual order.
+FIRST = ("tests/pipeline/test_pipeline.py", "tests/pipeline/test_pipeline_own_data.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    if hasattr(config, "workerinput"):  # an xdist worker: the order it reports is the order of the work
+        items.sort(key=lambda item: FIRST.index(f) if (f := item.nodeid.split("::")[0]) in FIRST else len(FIRST))

@@ -7,10 +7,13 @@ The pipeline has two stages so that push/pull and partial reruns have something 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
@@ -78,9 +81,16 @@ def set_params(repo: Path, **values) -> None:
     path.write_text(yaml.safe_dump({**params, **values}, sort_keys=False))
 
 
-def tiny_project(root: Path, name: str = "repo", *, size: int = 3, width: int = 1) -> Path:
-    """A git repo on branch main with the two-stage pipeline, reproduced and committed."""
-    repo = root / name
+def copy_repo(built: Path, to: Path) -> Path:
+    """A whole copy of a built repository, to change: git history, workspace and DVC cache.
+
+    DVC's own scratch folder (.dvc/tmp: locks, the experiments queue) stays behind; DVC makes a
+    new one, and hashes the copied files afresh (its state is kept by path)."""
+    shutil.copytree(built, to, symlinks=True, ignore=lambda folder, names: ["tmp"] if folder.endswith(".dvc") else [])
+    return to
+
+
+def _build_tiny_project(repo: Path, *, size: int, width: int) -> Path:
     repo.mkdir()
     sh(repo, "git", "init", "-q", "-b", "main")
     dvc(repo, "init", "-q")
@@ -92,6 +102,21 @@ def tiny_project(root: Path, name: str = "repo", *, size: int = 3, width: int = 
     dvc(repo, "repro", "-q")
     commit(repo, "pipeline")
     return repo
+
+
+_BUILT: dict[tuple[int, int], Path] = {}
+
+
+def tiny_project(root: Path, name: str = "repo", *, size: int = 3, width: int = 1) -> Path:
+    """A git repo on branch main with the two-stage pipeline, reproduced and committed.
+
+    Each (size, width) is built once in a test process (git init, dvc init, dvc repro: seconds)
+    and copied for every test that asks (`copy_repo`); tests change their copy only."""
+    if (size, width) not in _BUILT:
+        scratch = Path(tempfile.mkdtemp(prefix="tiny-project-"))
+        atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+        _BUILT[size, width] = _build_tiny_project(scratch / "repo", size=size, width=width)
+    return copy_repo(_BUILT[size, width], root / name)
 
 
 def fit_metrics(repo: Path) -> dict:

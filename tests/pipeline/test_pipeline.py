@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -331,43 +333,138 @@ def _changed(value):
     return f"{value}x"
 
 
-def _readers(repo: Path, key: str) -> set[str]:
-    """Stages that declare `key`, a key above it or a key below it."""
+def _related(declared: str, key: str) -> bool:
+    """`declared` is `key`, a key above it or a key below it."""
+    return key == declared or key.startswith(declared + ".") or declared.startswith(key + ".")
+
+
+def _declared(repo: Path) -> dict[str, list[str]]:
+    """The params keys each stage of dvc.lock declares."""
     from fashioncat.stage import declared_params
 
     stages = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return {name: declared_params(name, repo / "dvc.yaml") for name in stages}
+
+
+def _readers(declared: dict[str, list[str]], key: str) -> set[str]:
+    """Stages that declare `key`, a key above it or a key below it."""
+    return {name for name, keys in declared.items() if any(_related(d, key) for d in keys)}
+
+
+def _under(path: str, dep: str) -> bool:
+    """`path` is the dep `dep` or a file in it."""
+    return path == dep or path.startswith(dep.rstrip("/") + "/")
+
+
+WHOLE_FILE = "params.yaml, the file"
+
+
+def _named_params(entries: list) -> set[str] | None:
+    """The params a stage's `dvc status --json` entries name as changed (WHOLE_FILE for check_params's
+    dep on the file itself); None when they say anything else."""
+    named = set()
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"changed deps"}:
+            return None
+        for dep, change in entry["changed deps"].items():
+            if dep != "params.yaml":
+                return None
+            if change == "modified":
+                named.add(WHOLE_FILE)
+            elif isinstance(change, dict) and set(change.values()) == {"modified"}:
+                named |= set(change)
+            else:
+                return None
+    return named
+
+
+def _stale_per_key(repo: Path, original: str, changes: list[tuple[str, object]]) -> dict[str, set[str]]:
+    """The stages `dvc status` makes stale for each key of `changes`, from one call with all of them changed.
+
+    A stage's status names every declared param whose value differs from dvc.lock's, and a value
+    differs exactly when a key at or below it changed: so one key alone makes a stage stale exactly
+    when the stage names that key, a key above it or one below it (or check_params, the whole file),
+    whatever else changed with it. A status that names anything else, such as a dep path a key
+    interpolates into dvc.yaml, cannot be shared out between keys: the batch is halved until such a
+    key has a call of its own, whose stale set is `dvc status`'s as it stands.
+    """
+    edited = yaml.safe_load(original)
+    for key, value in changes:
+        node = edited
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    (repo / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
+    if len(changes) == 1:
+        return {changes[0][0]: _stale(repo)}
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"], cwd=repo, env=ENV, capture_output=True, text=True
+    )
+    named = {stage: _named_params(entries) for stage, entries in json.loads(done.stdout or "{}").items()}
+    keys = [key for key, _ in changes]
+    shared = done.returncode == 0 and all(
+        params is not None and all(p == WHOLE_FILE or any(_related(p, key) for key in keys) for p in params)
+        for params in named.values()
+    )
+    if not shared:
+        half = len(changes) // 2
+        return {**_stale_per_key(repo, original, changes[:half]), **_stale_per_key(repo, original, changes[half:])}
     return {
-        name
-        for name in stages
-        if any(
-            key == d or key.startswith(d + ".") or d.startswith(key + ".")
-            for d in declared_params(name, repo / "dvc.yaml")
-        )
+        key: {stage for stage, params in named.items() if any(p == WHOLE_FILE or _related(p, key) for p in params)}
+        for key in keys
     }
 
 
+def _interpolated(repo: Path) -> set[str]:
+    """The params keys dvc.yaml writes into a stage, as patterns: `${key}`, or `${item.<rest>}` in a
+    stage that loops over a section (`<section>.*.<rest>`)."""
+    refs = set()
+    for body in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"].values():
+        loop = body.get("foreach")
+        loop = loop[2:-1] if isinstance(loop, str) else None  # foreach: ${section}; a list loops over names
+        for ref in re.findall(r"\$\{\s*([\w.]+)\s*\}", json.dumps(body.get("do", body))):
+            if ref.startswith("item.") and loop:
+                refs.add(f"{loop}.*.{ref.removeprefix('item.')}")
+            elif ref not in ("item", "key"):
+                refs.add(ref)
+    return refs
+
+
 def test_staleness_matrix_every_param_marks_exactly_its_readers(reproduced):
-    """Changing any leaf of params.yaml makes stale exactly check_params and the stages that declare it."""
+    """Changing any leaf of params.yaml makes stale exactly check_params and the stages that declare it.
+
+    The leaves are changed together and read from one `dvc status --json` (see _stale_per_key);
+    a leaf dvc.yaml interpolates into a stage (a dep's path) gets a call of its own."""
     repo, _ = reproduced
     original = (repo / "params.yaml").read_text()
-    params = yaml.safe_load(original)
+    changes = [(key, _changed(value)) for key, value in _leaves(yaml.safe_load(original))]
+    refs = _interpolated(repo)
+    alone = [
+        c
+        for c in changes
+        if any(fnmatch.fnmatchcase(c[0], ref) or fnmatch.fnmatchcase(c[0], ref + ".*") for ref in refs)
+    ]
+    assert alone, "dvc.yaml interpolates some params (the datasets' classes files, for one)"
     try:
-        for key, value in _leaves(params):
-            edited = yaml.safe_load(original)
-            node = edited
-            *parents, last = key.split(".")
-            for part in parents:
-                node = node[part]
-            node[last] = _changed(value)
-            (repo / "params.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
-            assert _stale(repo) == {"check_params"} | _readers(repo, key), key
+        stale = _stale_per_key(repo, original, [c for c in changes if c not in alone])
+        for change in alone:
+            stale |= _stale_per_key(repo, original, [change])
     finally:
         (repo / "params.yaml").write_text(original)
+    assert sorted(stale) == sorted(key for key, _ in changes)
+    declared = _declared(repo)
+    for key, stages in stale.items():
+        assert stages == {"check_params"} | _readers(declared, key), key
     assert _stale(repo) == set()
 
 
 def test_staleness_matrix_every_module_marks_exactly_its_importers(reproduced):
-    """A one-byte change to a library module makes stale exactly the stages whose imports reach it."""
+    """A one-byte change to a library module makes stale exactly the stages whose imports reach it.
+
+    Every module gets its byte at once and one `dvc status --json` reads them all: a stage's
+    status lists each dep whose hash differs from dvc.lock's, each dep hashed on its own, so a
+    module makes stale exactly the stages that list it (or a folder above it)."""
     from fashioncat.deps import closure
 
     repo, _ = reproduced
@@ -380,13 +477,30 @@ def test_staleness_matrix_every_module_marks_exactly_its_importers(reproduced):
         script = next(d for d in body["deps"] if d.startswith("stages/"))
         for path in closure(repo / script, repo / "src"):
             importers.setdefault(path, set()).add(name)
-    for module in sorted((repo / "src/fashioncat").rglob("*.py")):
-        original = module.read_bytes()
-        try:
+    modules = sorted((repo / "src/fashioncat").rglob("*.py"))
+    originals = {module: module.read_bytes() for module in modules}
+    try:
+        for module, original in originals.items():
             module.write_bytes(original + b"\n")
-            assert _stale(repo) == importers.get(module, set()), module
-        finally:
+        status = json.loads(dvc(repo, "status", "--json"))
+    finally:
+        for module, original in originals.items():
             module.write_bytes(original)
+    listed = {}  # stage -> the deps its status lists as modified
+    for stage, entries in status.items():
+        assert all(isinstance(e, dict) and set(e) == {"changed deps"} for e in entries), (stage, entries)
+        deps = {dep: change for entry in entries for dep, change in entry["changed deps"].items()}
+        assert set(deps.values()) == {"modified"}, (stage, deps)
+        listed[stage] = set(deps)
+    names = {module: module.relative_to(repo).as_posix() for module in modules}
+    unexplained = {
+        stage: deps - {d for d in deps if any(_under(n, d) for n in names.values())} for stage, deps in listed.items()
+    }
+    assert {stage: deps for stage, deps in unexplained.items() if deps} == {}
+    for module, name in names.items():
+        stale = {stage for stage, deps in listed.items() if any(_under(name, dep) for dep in deps)}
+        assert stale == importers.get(module, set()), module
+    assert _stale(repo) == set()
 
 
 def test_a_crop_change_reaches_training_and_the_same_weights_keep_their_bytes(reproduced):

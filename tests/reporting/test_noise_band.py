@@ -1,7 +1,7 @@
 """The seed-noise band (`make noise-band`): measured only from runs that differ in the seed alone.
 
-Each case builds its own tiny git + DVC repository with real `git` and `dvc`, no mocks: a
-two-stage pipeline in which the seed moves the data `make` writes and the score `fit` reports.
+Each case works on its own copy of one tiny git + DVC repository, built with real `git` and `dvc`,
+no mocks: a two-stage pipeline in which the seed moves the data `make` writes and the score `fit` reports.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dvcrepo import ENV, commit, dvc, set_params, sh
+from dvcrepo import ENV, commit, copy_repo, dvc, set_params, sh
 
 from fashioncat.errors import FashionError
 from fashioncat.reporting import noise_band
@@ -68,10 +68,10 @@ PIPELINE = {
 }
 
 
-@pytest.fixture
-def repo(tmp_path) -> Path:
-    """A git repo on branch main with the seeded pipeline run under seed 1 and committed."""
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def seed1(tmp_path_factory) -> Path:
+    """A git repo on branch main with the seeded pipeline run under seed 1 and committed; built once."""
+    repo = tmp_path_factory.mktemp("seed1") / "repo"
     repo.mkdir()
     sh(repo, "git", "init", "-q", "-b", "main")
     dvc(repo, "init", "-q")
@@ -84,6 +84,12 @@ def repo(tmp_path) -> Path:
     dvc(repo, "repro", "-q")
     commit(repo, "seed 1")
     return repo
+
+
+@pytest.fixture
+def repo(seed1, tmp_path) -> Path:
+    """A copy of `seed1` (git history, workspace, DVC cache) for the test to change."""
+    return copy_repo(seed1, tmp_path / "repo")
 
 
 def seed_run(repo: Path, branch: str, *, rerun: bool = True, **params) -> None:
