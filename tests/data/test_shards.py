@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 import tarfile
@@ -72,6 +73,32 @@ def test_loose_files_are_read_as_before(tmp_path):
     weird.mkdir()
     Image.fromarray(pictures(1)[0]).save(weird / "b.png")
     assert shards.exists(weird / "b.png") and shards.read_bytes(weird / "b.png") == (weird / "b.png").read_bytes()
+
+
+def test_the_index_agrees_with_pythons_tar_reader_on_the_writers_shards_and_on_other_tars(tmp_path):
+    pack(tmp_path / "shards", pictures(6, seed=2), per_shard=6)
+    other = tmp_path / "other.tar"  # GNU long names, a link and a folder: not the writer's plain layout
+    with tarfile.open(other, "w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ("x" * 150 + ".png", "plain.png"):
+            info = tarfile.TarInfo(name)
+            info.size = 5
+            tar.addfile(info, io.BytesIO(b"12345"))
+        tar.addfile(_folder_info())
+        link = tarfile.TarInfo("alias.png")
+        link.type, link.linkname = tarfile.SYMTYPE, "plain.png"
+        tar.addfile(link)
+    for shard in (tmp_path / "shards/00000.tar", other):
+        with tarfile.open(shard) as tar:
+            expected = {m.name: (m.offset_data, m.size) for m in tar.getmembers() if m.isfile()}
+        assert shards.index(shard) == expected and expected
+    assert shards.read_bytes(f"{other}/plain.png") == b"12345"
+    assert not shards.exists(f"{other}/alias.png")  # only regular files are images
+
+
+def _folder_info() -> tarfile.TarInfo:
+    info = tarfile.TarInfo("folder")
+    info.type = tarfile.DIRTYPE
+    return info
 
 
 def test_a_missing_member_is_a_missing_image(tmp_path):
