@@ -73,6 +73,10 @@ def test_loose_files_are_read_as_before(tmp_path):
     weird.mkdir()
     Image.fromarray(pictures(1)[0]).save(weird / "b.png")
     assert shards.exists(weird / "b.png") and shards.read_bytes(weird / "b.png") == (weird / "b.png").read_bytes()
+    assert shards.split_name(weird / "b.png") == (weird.as_posix(), "b.png")  # shaped like a member...
+    assert shards.member_of(weird / "b.png") is None  # ...but a real file wins
+    assert shards.extract(weird / "b.png", tmp_path / "copies") == weird / "b.png"
+    assert not (tmp_path / "copies").exists()
 
 
 def test_the_index_agrees_with_pythons_tar_reader_on_the_writers_shards_and_on_other_tars(tmp_path):

@@ -119,7 +119,7 @@ def review_tasks(
 
 def _reviewable(image: str, images_dir: str | Path | None) -> str:
     """A file Label Studio can serve for `image`: itself, or its shard member's copy in `images_dir`."""
-    if shards.split_name(image) is None or Path(image).is_file():
+    if shards.member_of(image) is None:
         return image
     if images_dir is None:
         raise ValueError(f"{image} is in a shard: review tasks need a folder for its copy")

@@ -78,7 +78,7 @@ def _manifest(path: Path, image_root: str | None) -> list[Candidate]:
             image = (row.get("image") or "").strip()
             if not image or os.path.isabs(image) or ".." in Path(image).parts:
                 raise FashionError(f"{path}:{reader.line_num}: image {image!r} must be a path inside the repository")
-            if shards.split_name(image) is not None and not Path(image).is_file():
+            if shards.member_of(image) is not None:
                 link = ""  # a shard member: linked through its copy, made once it is chosen
             elif image_root:
                 link = label_studio.image_reference(image, image_root)

@@ -85,6 +85,15 @@ def split_name(path: str | os.PathLike) -> tuple[str, str] | None:
     return None
 
 
+def member_of(path: str | os.PathLike) -> tuple[str, str] | None:
+    """(shard file, member) when `path` names a shard member and is not itself a file, else None.
+
+    The one rule for telling the two apart: a real file of that name wins.
+    """
+    named = split_name(path)
+    return None if named is None or os.path.isfile(path) else named
+
+
 _indexes: dict[str, tuple[tuple[int, int], dict[str, tuple[int, int]]]] = {}  # shard -> (stamp, index)
 
 
@@ -151,8 +160,8 @@ BLOCK = 512  # tar's block: every header and every member's padded data
 
 def exists(path: str | os.PathLike) -> bool:
     """Whether `path` is a file, or a member of a shard that holds it."""
-    named = split_name(path)
-    if named is None or os.path.isfile(path):
+    named = member_of(path)
+    if named is None:
         return os.path.isfile(path)
     try:
         return named[1] in index(named[0])
@@ -162,8 +171,8 @@ def exists(path: str | os.PathLike) -> bool:
 
 def read_bytes(path: str | os.PathLike) -> bytes:
     """The bytes of a file, or of a shard's member. FileNotFoundError names what is missing."""
-    named = split_name(path)
-    if named is None or os.path.isfile(path):
+    named = member_of(path)
+    if named is None:
         return Path(path).read_bytes()
     shard, member = named
     try:
@@ -194,9 +203,10 @@ def extract(path: str | os.PathLike, folder: str | os.PathLike) -> Path:
     For tools that need a file of their own (Label Studio's local-files server). The copy
     is named after the member, which the crop stage made a digest, never a path.
     """
-    if split_name(path) is None or os.path.isfile(path):
+    named = member_of(path)
+    if named is None:
         return Path(path)
-    member = split_name(path)[1]
+    member = named[1]
     if member in (".", ".."):
         raise FileNotFoundError(f"{path}: names no image")
     dest = Path(folder) / member

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,8 +94,8 @@ def decode_all(paths: Sequence[str], image_size: int) -> np.ndarray:
     out = np.empty((len(paths), image_size, image_size, 3), dtype=np.uint8)
     loose, members = [], {}
     for i, path in enumerate(paths):
-        named = shards.split_name(path)
-        if named is not None and not os.path.isfile(path):
+        named = shards.member_of(path)
+        if named is not None:
             members.setdefault(named[0], []).append((i, named[1]))
         elif _is_plain_png(_head(path), image_size):
             loose.append(i)
@@ -121,8 +120,10 @@ def _decode_members(members: dict[str, list[tuple[int, str]]], out: np.ndarray, 
     """
     data: list[bytes] = []
     where: list[int] = []
+    held = 0  # bytes in data
 
     def flush() -> None:
+        nonlocal held
         plain = [k for k, d in enumerate(data) if _is_plain_png(d[:26], image_size)]
         for k in sorted(set(range(len(data))) - set(plain)):
             out[where[k]] = _decode_one(paths[where[k]], image_size)
@@ -131,6 +132,7 @@ def _decode_members(members: dict[str, list[tuple[int, str]]], out: np.ndarray, 
             _decode_pngs([data[k] for k in plain], [paths[i] for i in into], out, into, image_size, from_files=False)
         data.clear()
         where.clear()
+        held = 0
 
     for shard, wanted in members.items():
         try:
@@ -142,9 +144,11 @@ def _decode_members(members: dict[str, list[tuple[int, str]]], out: np.ndarray, 
             raise FashionError(f"{shard}: holds no image {missing[0]} ({len(missing)} missing in all)")
         for start in range(0, len(wanted), SHARD_READ):
             part = wanted[start : start + SHARD_READ]
-            data += shards.read_at(shard, [found[name] for _, name in part])
+            read = shards.read_at(shard, [found[name] for _, name in part])
+            data += read
             where += [i for i, _ in part]
-            if sum(map(len, data)) >= DECODE_BYTES:
+            held += sum(map(len, read))
+            if held >= DECODE_BYTES:
                 flush()
     flush()
 
