@@ -117,25 +117,25 @@ def test_a_dataset_whose_name_starts_with_a_digit_keeps_its_own_values(params, t
     text = params.read_text()
     target = text[text.index("  target:") : text.index("\n\ndownload:")]
     before = variant(params, (target, target + "\n" + target.replace("  target:", "  2nd:")))
-    profile.apply("p", params, profile_file(tmp_path, "datasets:\n  target:\n    per_class: 5000\n"))
+    profile.apply("p", params, profile_file(tmp_path, "datasets:\n  target:\n    per_class: 3000\n"))
     assert {k: d.per_class for k, d in config.load(params).datasets.items()} == {
-        "source": 2000,
-        "target": 5000,
+        "source": 5000,
+        "target": 3000,
         "2nd": 200,
     }
     assert changed_lines(before, params.read_bytes()) == [
-        (b"    per_class: 200          # paper: 5000\n", b"    per_class: 5000         # paper: 5000\n")
+        (b"    per_class: 200          # paper: 5000\n", b"    per_class: 3000         # paper: 5000\n")
     ]
 
 
 def test_quoted_keys_are_found_as_yaml_reads_them(params, tmp_path):
     """A quoted `"target":` was skipped, so target's per_class was taken for source's and changed too."""
     before = variant(params, ("  target:", '  "target":'), ("  size: 32", "  'size': 32"))
-    profile.apply("p", params, profile_file(tmp_path, "datasets:\n  source: {per_class: 5000}\ncrop: {size: 64}\n"))
+    profile.apply("p", params, profile_file(tmp_path, "datasets:\n  source: {per_class: 3000}\ncrop: {size: 64}\n"))
     cfg = config.load(params)
-    assert (cfg.datasets["source"].per_class, cfg.datasets["target"].per_class, cfg.crop.size) == (5000, 200, 64)
+    assert (cfg.datasets["source"].per_class, cfg.datasets["target"].per_class, cfg.crop.size) == (3000, 200, 64)
     assert [new.split(b"#")[0].strip() for _, new in changed_lines(before, params.read_bytes())] == [
-        b"per_class: 5000",
+        b"per_class: 3000",
         b"'size': 64",
     ]
 
