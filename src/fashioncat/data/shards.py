@@ -129,12 +129,13 @@ def _scan(f, total: int) -> dict[str, tuple[int, int]] | None:
     header checksum), which `tarfile` then reads or reports. A member cut short by the end of
     the file ends the index there, as it would end a `tar xf`.
     """
+    block = tarfile.BLOCKSIZE  # 512: every header, and every member's data padded to it
     found: dict[str, tuple[int, int]] = {}
     offset = 0
-    while offset + BLOCK <= total:
+    while offset + block <= total:
         f.seek(offset)
-        head = f.read(BLOCK)
-        if head.count(0) == BLOCK:
+        head = f.read(block)
+        if head.count(0) == block:
             return found  # the end-of-archive blocks
         try:
             checksum = int(head[148:156].replace(b"\0", b" ").strip() or b"-1", 8)
@@ -148,14 +149,11 @@ def _scan(f, total: int) -> dict[str, tuple[int, int]] | None:
             or head[345:346] != b"\0"  # a prefix: a name over 100 characters
         ):
             return None
-        if offset + BLOCK + size > total:
+        if offset + block + size > total:
             return found
-        found[head[:100].split(b"\0", 1)[0].decode("utf-8", "replace")] = (offset + BLOCK, size)
-        offset += BLOCK + -(-size // BLOCK) * BLOCK
+        found[head[:100].split(b"\0", 1)[0].decode("utf-8", "replace")] = (offset + block, size)
+        offset += block + -(-size // block) * block
     return found
-
-
-BLOCK = 512  # tar's block: every header and every member's padded data
 
 
 def exists(path: str | os.PathLike) -> bool:
