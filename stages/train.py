@@ -5,14 +5,14 @@ from pathlib import Path
 from fashioncat import spec, stage
 from fashioncat.model import training
 from fashioncat.model.checkpoints import save_model
-from fashioncat.model.splits import load_splits, with_train_subset
+from fashioncat.model.splits import load_splits
 
 
 def main(args, cfg):
     settings = cfg.train
     # Validation alone ranks the architectures: the test split is left to the final model's evaluation
     names = ("train", "val")
-    splits = with_train_subset(load_splits(args.split, settings.image_size, names), settings.subset, cfg.seed, names)
+    splits = load_splits(args.split, settings.image_size, names, {"train": settings.subset}, cfg.seed)
     model, result = training.train_model(
         spec.table1(cfg, args.arch), splits, checkpoints=Path(args.checkpoints), live_dir=Path(args.live)
     )

@@ -17,7 +17,7 @@ from fashioncat.reporting import plots
 
 
 def main(args, cfg):
-    splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
+    splits = load_splits(args.split, cfg.train.image_size, ("train", "val"), cfg.tune.trial.subsets, cfg.seed)
     result, report = search_step(
         args.step,
         read_choice(args.start),

@@ -13,7 +13,7 @@ from fashioncat.model.splits import load_splits
 
 
 def main(args, cfg):
-    splits = load_splits(args.split, cfg.train.image_size, names=("train", "val"))
+    splits = load_splits(args.split, cfg.train.image_size, ("train", "val"), cfg.tune.trial.subsets, cfg.seed)
     return seed_spread(read_choice(args.start), splits, tune=cfg.tune, train=cfg.train, seed=cfg.seed)
 
 

@@ -396,6 +396,11 @@ class TrialConfig:
         _positive(self, key, "epochs")
         _non_negative(self, key, "subset", "val_subset", "patience")
 
+    @property
+    def subsets(self) -> dict[str, int]:
+        """Images a trial takes from each split (`splits.with_subsets`' sizes; 0 = all)."""
+        return {"train": self.subset, "val": self.val_subset}
+
 
 @dataclass(frozen=True)
 class AugmentGrid:

@@ -69,14 +69,14 @@ def test_ray_trials_equal_the_sequential_loop(tmp_path, monkeypatch):
     from fashioncat.model.search import run_step
     from fashioncat.model.splits import load_splits
     from fashioncat.model.step_report import step_report
-    from fashioncat.model.trials import TrialRunner, trial_data
+    from fashioncat.model.trials import TrialRunner
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     fixtures.split_folder(tmp_path, per_split=(24, 8, 8))
     here = os.getcwd()
     os.chdir(tmp_path)  # manifests name images relative to the repository root
     try:
-        data = trial_data(load_splits("data/split/source", 32, names=("train", "val")), 0, 7)
+        data = load_splits("data/split/source", 32, names=("train", "val"))
     finally:
         os.chdir(here)
     grid = config.OptimizerGrid(optimizer=["adam", "sgd"])

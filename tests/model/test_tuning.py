@@ -13,13 +13,14 @@ import pytest
 from fashioncat import config, paper, typed
 from fashioncat.config import Augment, Hyper
 from fashioncat.contracts import STEPS, Choice, read_choice, read_trial, write_choice
+from fashioncat.errors import FashionError
 from fashioncat.model import models, training
 from fashioncat.model.grid import rounds
 from fashioncat.model.memo import Memo
 from fashioncat.model.search import better, run_step
-from fashioncat.model.splits import Splits, load_splits, stratified_subset
+from fashioncat.model.splits import Splits, load_splits, stratified_subset, with_subsets
 from fashioncat.model.step_report import step_report
-from fashioncat.model.trials import Trial, TrialRunner, trial_data
+from fashioncat.model.trials import Trial, TrialRunner
 from fashioncat.reporting import report
 
 START = Choice(
@@ -44,10 +45,9 @@ def data(tmp_path_factory):
     here = os.getcwd()
     os.chdir(root)  # manifests name images relative to the repository root
     try:
-        splits = load_splits("data/split/source", 32, names=("train", "val"))
+        return load_splits("data/split/source", 32, names=("train", "val"))
     finally:
         os.chdir(here)
-    return trial_data(splits, 0, 7)
 
 
 def runner(data):
@@ -219,20 +219,43 @@ def test_stratified_subset_is_balanced_and_seeded():
     assert len(stratified_subset(labels, 0, seed=3)) == 100
 
 
-def test_trial_data_cuts_train_and_val_to_balanced_seeded_subsets():
+def test_trial_subsets_cut_train_and_val_to_balanced_seeded_subsets():
     labels = np.repeat(np.arange(4), 25)
     images = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
     splits = Splits(list("abcd"), {}, {}, {})
     for name in ("train", "val"):
         splits.images[name], splits.labels[name], splits.paths[name] = images, labels, [str(i) for i in range(100)]
-    cut = trial_data(splits, 40, 3, val_subset=20)
+    sizes = config.TrialConfig(epochs=1, subset=40, val_subset=20, patience=0).subsets
+    cut = with_subsets(splits, sizes, 3, names=("train", "val"))
     assert np.bincount(cut.labels["train"]).tolist() == [10] * 4
     assert np.bincount(cut.labels["val"]).tolist() == [5] * 4
     # images, labels and paths stay aligned, and the same seed gives the same cut
     assert [int(p) for p in cut.paths["val"]] == cut.images["val"].ravel().tolist()
     assert (cut.labels["val"] == labels[cut.images["val"].ravel()]).all()
-    assert cut.digest() == trial_data(splits, 40, 3, val_subset=20).digest()
-    assert len(trial_data(splits, 40, 3).labels["val"]) == 100
+    assert cut.digest() == with_subsets(splits, sizes, 3, names=("train", "val")).digest()
+    assert len(with_subsets(splits, {"train": 40}, 3, names=("train", "val")).labels["val"]) == 100
+    # a subset cut again to its own size stays whole: tuning_runner may get splits already cut
+    assert with_subsets(cut, sizes, 99, names=("train", "val")).digest() == cut.digest()
+
+
+def test_load_splits_decodes_only_the_subsets_and_gives_what_cutting_afterwards_gives(tmp_path, monkeypatch):
+    fixtures.split_folder(tmp_path, classes=("a", "b", "c"), per_split=(10, 6, 2))
+    monkeypatch.chdir(tmp_path)  # manifests name images relative to the repository root
+    names, sizes = ("train", "val"), {"train": 9, "val": 6}
+    whole = load_splits("data/split/source", 32, names)
+    expected = with_subsets(whole, sizes, 5, names)
+    cut = load_splits("data/split/source", 32, names, sizes, 5)
+    for name in names:
+        assert cut.paths[name] == expected.paths[name]
+        assert np.array_equal(cut.labels[name], expected.labels[name])
+        assert np.array_equal(cut.images[name], expected.images[name])
+    assert len(cut.paths["train"]) == 9 and len(cut.paths["val"]) == 6
+    # an image the subsets leave out is never decoded: spoiling one breaks only the whole load
+    left_out = next(p for p in whole.paths["train"] if p not in cut.paths["train"])
+    (tmp_path / left_out).write_bytes(b"not an image")
+    assert load_splits("data/split/source", 32, names, sizes, 5).digest() == cut.digest()
+    with pytest.raises(FashionError, match=os.path.basename(left_out)):
+        load_splits("data/split/source", 32, names)
 
 
 def test_choice_files_round_trip(tmp_path):

@@ -165,7 +165,7 @@ def one_architecture(params, repo):
     fixture_data(params, repo)
     params["datasets"]["source"]["per_class"] = 4
     params["crop"]["size"] = 32
-    params["train"].update(epochs=1, batch_size=4, architectures={"vgg16": {}})
+    params["train"].update(image_size=32, epochs=1, batch_size=4, architectures={"vgg16": {}})
     params["tune"].update(
         trial={"epochs": 1, "subset": 0, "val_subset": 0, "patience": 0}, grids=TINY_GRIDS, noise_seeds=2
     )

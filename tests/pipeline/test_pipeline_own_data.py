@@ -45,7 +45,7 @@ def own_data(params: dict, repo) -> None:
     params["embedded"].update(source_per_class=6, target_per_class=5, dead_links=2, multi_label=2)
     params["crop"]["size"] = 32
     params["split"].update(train=0.5, val=0.25, test=0.25)
-    params["train"].update(epochs=1, batch_size=4, subset=0, architectures={"vgg16": {}})
+    params["train"].update(image_size=32, epochs=1, batch_size=4, subset=0, architectures={"vgg16": {}})
     params["tune"].update(
         trial={"epochs": 1, "subset": 0, "val_subset": 0, "patience": 0}, grids=TINY_GRIDS, noise_seeds=2
     )

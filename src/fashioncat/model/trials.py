@@ -70,11 +70,6 @@ class _Strengths(keras.regularizers.Regularizer):
         self.l2.assign(hyper.l2 if hyper.regularizer in ("l2", "l1_l2") else 0.0)
 
 
-def trial_data(splits: Splits, subset: int, seed: int, val_subset: int = 0) -> Splits:
-    """The splits a step's trials use: stratified subsets of train (`subset` images) and val (`val_subset`); 0: all."""
-    return with_subsets(splits, {"train": subset, "val": val_subset}, seed, names=("train", "val"))
-
-
 class TrialRunner:
     """Trains configurations of one architecture on the same data, reusing one traced model.
 
@@ -200,8 +195,12 @@ class TrialRunner:
 
 
 def tuning_runner(start: Choice, splits: Splits, *, tune: TuneConfig, train: TrainConfig, seed: int) -> TrialRunner:
-    """The TrialRunner of `tune@*` and `tune_noise`: `start`'s architecture on the trial subset of `splits`."""
-    data = trial_data(splits, tune.trial.subset, seed, tune.trial.val_subset)
+    """The TrialRunner of `tune@*` and `tune_noise`: `start`'s architecture on the trial subsets of `splits`.
+
+    Splits already cut to those subsets (`load_splits(..., subsets=tune.trial.subsets)`) pass
+    unchanged: cutting a stratified subset again to its own size keeps it whole.
+    """
+    data = with_subsets(splits, tune.trial.subsets, seed, names=("train", "val"))
     return TrialRunner(
         start.architecture,
         data,
