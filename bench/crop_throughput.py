@@ -18,7 +18,7 @@ rounds after a warm-up round (see benchstats.py):
 image) times `plain x2 / plain` (the machine's 2-process scaling). The benchmark
 prints that product beside the goal, and `--profile` splits one image's time into
 its steps, so a missed goal shows what bounds it. `--size` defaults to `crop.size`
-in params.yaml (the default run's 32 px; the paper's 224 is `--size 224`).
+in params.yaml (the paper's 224 is `--size 224`).
 """
 
 from __future__ import annotations

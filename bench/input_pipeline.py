@@ -1,9 +1,9 @@
 """Augmented-input throughput: our pipeline against Keras' ImageDataGenerator (goal: >= 3x), on the default run's path.
 
-    python bench/input_pipeline.py [--images 2000] [--crop 32] [--size 32] [--batch 32] [--rounds 7] [--results FILE]
+    python bench/input_pipeline.py [--images 2000] [--crop PX] [--size PX] [--batch 32] [--rounds 7] [--results FILE]
 
-The default run's train stage reads the PNGs the crop stage wrote (`crop.size`, 32 px,
-8-bit RGB) and trains at `train.image_size` (32 px). Since the two are equal,
+The default run's train stage reads the PNGs the crop stage wrote (`crop.size`, 8-bit
+RGB) and trains at `train.image_size`, the same number of pixels. Since the two are equal,
 `decode_all` takes its tf.data path (PNGs decoded in parallel, no resize); with
 `--crop` different from `--size` it takes the PIL path (decode + bicubic resize in
 this process), the path a config with larger crops would take. Both default from
