@@ -30,6 +30,21 @@ if TYPE_CHECKING:
 
 REQUIRED_COLUMNS = ("image", "label")
 
+# tf.data runs without its autotuner: each pipeline's iterator then starts no model thread, and
+# deleting it (Keras does, for the validation data after every epoch) does not wait for that
+# thread's next wake-up, which stalled an epoch by up to tens of seconds with every thread asleep
+# (docs/performance.md, "Epochs at half speed"). What the pipelines yield does not change.
+PARALLEL_CALLS = 2  # the map's parallel calls, in place of AUTOTUNE (these machines have 2 cores)
+PREFETCH = 2  # batches made ahead of the model
+
+
+def fixed_options(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`ds` in its given order, with fixed parallelism and buffers: tf.data's autotuner off."""
+    options = tf.data.Options()
+    options.deterministic = True
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
 
 def load_split(manifest: Path, classes: list[str], *, root: Path = Path(".")) -> tuple[np.ndarray, np.ndarray]:
     """Image paths (under `root`, the repository root) and class indices of one split.
@@ -190,9 +205,10 @@ def _decode_pngs(
 
     ds = (
         tf.data.Dataset.from_tensor_slices(np.array(sources, dtype=object))  # from a list: 20x slower to build
-        .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .map(decode, num_parallel_calls=PARALLEL_CALLS, deterministic=True)
         .batch(256)
     )
+    ds = fixed_options(ds)
     done = 0
     try:
         for batch in ds:
@@ -329,7 +345,5 @@ def dataset(
         return (augment_batch(x, augment, key) if augmenting else x), tf.gather(targets, idx)
 
     ds = tf.data.Dataset.range(*epochs).flat_map(one_epoch)
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE if augmenting else None)
-    options = tf.data.Options()
-    options.deterministic = True
-    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+    ds = ds.map(load, num_parallel_calls=PARALLEL_CALLS if augmenting else None)
+    return fixed_options(ds).prefetch(PREFETCH)
