@@ -1,6 +1,6 @@
 """Epoch-to-epoch stability of one training: the slowest epoch against the median (goal: within 15%).
 
-    python bench/epoch_stability.py [--arch resnet50v2] [--size 32] [--images 640] [--val 320] [--epochs 10]
+    python bench/epoch_stability.py [--arch resnet50v2] [--size N] [--images 640] [--val 320] [--epochs 10]
                                     [--bare] [--intra N --inter N --data-threads N] [--threads] [--results FILE]
 
 One model (models.build with the default run's `train.hyper`, batch `train.batch_size`,
@@ -16,8 +16,9 @@ so its validation and its checkpoint count; for the same interval the bench read
   steal         time the hypervisor gave the vCPUs to someone else, in cores.
 
 A half-speed epoch at about one own core with the others idle is the slow mode issue 34
-describes; one at two own cores is slower code; one while others ran is the shared
-machine. `--threads` also prints each epoch's CPU seconds by thread name (TensorFlow's
+describes: measured, it was a sleep of the whole process while an iterator's deletion waited
+for tf.data's autotuner thread, which `inputs` now leaves off. One at two own cores is slower
+code; one while others ran is the shared machine. `--threads` also prints each epoch's CPU seconds by thread name (TensorFlow's
 pools, tf.data's, Python), to see which stalls. `--bare` trains with a plain `model.fit`
 instead: no validation, no checkpoints.
 

@@ -149,6 +149,17 @@ def test_eval_dataset_keeps_order_and_pixels():
     np.testing.assert_array_equal(np.concatenate([y for _, y in augmented]).argmax(1), labels)  # warps, never reorders
 
 
+def test_training_and_evaluation_pipelines_run_without_the_autotuner():
+    # with it, deleting an iterator (Keras does, after every epoch) waited for its sleeping model thread
+    images, labels = arrays(n=8)
+    for augment, shuffle in [(PAPER, True), (None, False)]:
+        options = dataset(
+            images, labels, num_classes=3, batch_size=4, augment=augment, shuffle=shuffle, seed=1
+        ).options()
+        assert options.autotune.enabled is False
+        assert options.deterministic is True
+
+
 def test_load_split_and_decode(tmp_path):
     rows = [(f"data/cropped/ds/images/{i}.png", CLASSES[i % 3], True) for i in range(5)]
     manifest = write_split(tmp_path, rows)
