@@ -18,9 +18,9 @@ so its validation and its checkpoint count; for the same interval the bench read
 A half-speed epoch at about one own core with the others idle is the slow mode issue 34
 describes: measured, it was a sleep of the whole process while an iterator's deletion waited
 for tf.data's autotuner thread, which `inputs` now leaves off. One at two own cores is slower
-code; one while others ran is the shared machine. `--threads` also prints each epoch's CPU seconds by thread name (TensorFlow's
-pools, tf.data's, Python), to see which stalls. `--bare` trains with a plain `model.fit`
-instead: no validation, no checkpoints.
+code; one while others ran is the shared machine. `--threads` also prints each epoch's CPU
+seconds by thread name (TensorFlow's pools, tf.data's, Python), to see which stalls. `--bare`
+trains with a plain `model.fit` instead: no validation, no checkpoints.
 
 The figure is slowest / median - 1 over the timed epochs. The verdict is "met" when it is
 under 15%, "not met" when it is not and the other processes used under a quarter core

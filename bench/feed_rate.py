@@ -5,7 +5,7 @@
 A GPU is starved when the input pipeline delivers fewer images per second than the GPU
 trains. This times the train stage's own dataset (`TrainBatches.epochs`: seeded shuffle,
 the paper's best augmentation -- rotation 10, shear 0.2, zoom 0.05, horizontal flip --
-applied per batch with stateless random ops, `map` with AUTOTUNE parallelism, prefetch)
+applied per batch with stateless random ops, `map` with a parallel call per core, prefetch)
 at `--size` px on synthetic uint8 images already decoded in memory (the stages decode
 once per run: bench/input_pipeline.py measures that part), iterated to the end with
 nothing consuming the batches but a reduction that forces them. One warm-up epoch
