@@ -215,7 +215,7 @@ def with_line(after: str, line: str) -> list[str]:
 @pytest.mark.parametrize(
     "after,line,key",
     [
-        ("  size: 32", "  size: 64\n", "crop.size"),
+        ("  size: 48", "  size: 64\n", "crop.size"),
         ("seed:", "seed: 7\n", "seed"),
         ("    learning_rate: 0.001 ", "    learning_rate: 0.1   # the one kept\n", "train.hyper.learning_rate"),
         ("  source:", "  source:\n", "datasets.source"),

@@ -130,7 +130,7 @@ def test_a_dataset_whose_name_starts_with_a_digit_keeps_its_own_values(params, t
 
 def test_quoted_keys_are_found_as_yaml_reads_them(params, tmp_path):
     """A quoted `"target":` was skipped, so target's per_class was taken for source's and changed too."""
-    before = variant(params, ("  target:", '  "target":'), ("  size: 32", "  'size': 32"))
+    before = variant(params, ("  target:", '  "target":'), ("  size: 48", "  'size': 48"))
     profile.apply("p", params, profile_file(tmp_path, "datasets:\n  source: {per_class: 3000}\ncrop: {size: 64}\n"))
     cfg = config.load(params)
     assert (cfg.datasets["source"].per_class, cfg.datasets["target"].per_class, cfg.crop.size) == (3000, 200, 64)
@@ -184,8 +184,8 @@ def test_a_value_a_mapping_sets_beside_its_merge_key_is_changed_alone(merged_par
 @pytest.fixture
 def anchored_params(params) -> Path:
     """crop.size carries an anchor that train.image_size repeats."""
-    variant(params, ("  size: 32  ", "  size: &px 32"), ("  image_size: 32", "  image_size: *px"))
-    assert config.load(params).train.image_size == 32
+    variant(params, ("  size: 48  ", "  size: &px 48"), ("  image_size: 48", "  image_size: *px"))
+    assert config.load(params).train.image_size == 48
     return params
 
 
@@ -220,10 +220,10 @@ def test_a_crlf_file_keeps_its_line_endings_and_every_other_byte(params):
 def test_tabs_in_comments_are_kept_and_a_tab_before_a_comment_is_a_yaml_error(params, tmp_path):
     """PyYAML, which every stage reads params.yaml with, takes no tab before a `#`: the old edit
     dropped such a comment and so wrote a file that suddenly loaded; now nothing is written."""
-    before = variant(params, ("  size: 32                  # output", "  size: 32  #\toutput\t"))
+    before = variant(params, ("  size: 48                  # output", "  size: 48  #\toutput\t"))
     profile.apply("p", params, profile_file(tmp_path, "crop:\n  size: 224\n"))
     ((old, new),) = changed_lines(before, params.read_bytes())
-    assert (old.startswith(b"  size: 32  #\toutput\t"), new) == (True, old.replace(b"32", b"224", 1))
+    assert (old.startswith(b"  size: 48  #\toutput\t"), new) == (True, old.replace(b"48", b"224", 1))
     variant(params, ("  size: 224  #\toutput", "  size: 224\t#\toutput"))
     message = refused(params, profile_file(tmp_path, "crop:\n  size: 64\n"))
     assert re.fullmatch(
@@ -232,7 +232,7 @@ def test_tabs_in_comments_are_kept_and_a_tab_before_a_comment_is_a_yaml_error(pa
 
 
 def test_a_key_params_yaml_holds_twice_is_refused_before_any_edit(params, tmp_path):
-    variant(params, ("  size: 32", "  size: 16\n  size: 32"))
+    variant(params, ("  size: 48", "  size: 16\n  size: 48"))
     message = refused(params, profile_file(tmp_path, "crop:\n  size: 224\n"))
     assert re.fullmatch(
         r"\S*params.yaml:\d+: duplicate key crop.size \(first on line \d+\); YAML would keep only the last", message
