@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from fashioncat.config import Augment
 from fashioncat.data import shards
 from fashioncat.data.images import ImageProblem, fit, open_rgb
 from fashioncat.errors import FashionError
+from fashioncat.io import usable_cores
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -35,7 +35,7 @@ REQUIRED_COLUMNS = ("image", "label")
 # deleting it (Keras does, for the validation data after every epoch) does not wait for that
 # thread's next wake-up, which stalled an epoch by up to tens of seconds with every thread asleep
 # (docs/performance.md, "Epochs at half speed"). What the pipelines yield does not change.
-PARALLEL_CALLS = max(1, len(os.sched_getaffinity(0)))  # the map's parallel calls: one per core it may use
+PARALLEL_CALLS = usable_cores()  # the map's parallel calls: one per core this process may use
 PREFETCH = 2  # batches made ahead of the model
 
 
