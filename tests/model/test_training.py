@@ -56,6 +56,19 @@ def test_prediction_batch_shrinks_with_the_image_and_does_not_change_the_probabi
     )
 
 
+def test_probabilities_are_keras_own_predictions_on_the_float_images_and_flip_averages_the_mirror():
+    # the reference is Keras' predict given the whole float32 array (its own pipeline), so the
+    # autotuner-free feed changes how the batches arrive, not what the model sees
+    model = models.build("resnet50v2", 3, 32, HYPER)
+    images = np.random.default_rng(1).integers(0, 256, (21, 32, 32, 3), dtype=np.uint8)
+    plain = model.predict(images.astype("float32"), batch_size=8, verbose=0)
+    mirrored = model.predict(images[:, :, ::-1, :].astype("float32"), batch_size=8, verbose=0)
+    np.testing.assert_array_equal(training.probabilities(model, images, 8), plain)
+    np.testing.assert_allclose(
+        training.probabilities(model, images, 8, flip=True), (plain.astype("float64") + mirrored) / 2, rtol=1e-12
+    )
+
+
 def rates_seen(callback, epochs: int, steps: int) -> list[float]:
     """The optimizer's learning rate at each step, with `callback` driven as Keras' fit drives it."""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])

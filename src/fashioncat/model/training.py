@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from fashioncat.config import DEFAULT_ENGINE, Augment, Engine
-from fashioncat.model import evaluation, models
+from fashioncat.model import evaluation, inputs, models
 from fashioncat.model.checkpoints import fingerprint, read_checkpoint, save_checkpoint
 from fashioncat.model.splits import Splits, TrainBatches, train_val
 from fashioncat.spec import TrainingSpec
@@ -251,11 +251,27 @@ def probabilities(model: keras.Model, images, batch_size: int | None = None, *, 
     without horizontal flips may score its mirrors worse (docs/tuning.md).
     """
     batch_size = batch_size or predict_batch(images.shape[1])
-    probs = np.asarray(model.predict(images.astype("float32"), batch_size=batch_size, verbose=0), dtype="float64")
+    probs = _predict(model, images, batch_size, mirror=False)
     if flip:
-        mirrored = images[:, :, ::-1, :].astype("float32")
-        probs = (probs + np.asarray(model.predict(mirrored, batch_size=batch_size, verbose=0), dtype="float64")) / 2
+        probs = (probs + _predict(model, images, batch_size, mirror=True)) / 2
     return probs
+
+
+def _predict(model: keras.Model, images, batch_size: int, *, mirror: bool) -> np.ndarray:
+    """`model.predict` over uint8 images fed as float32 batches by a tf.data pipeline without its autotuner.
+
+    Given the array itself, Keras builds a pipeline with the autotuner on, and deleting its
+    iterator stalled some calls by about 2 s (docs/performance.md, "Epochs at half speed"); the
+    batches, and so the probabilities, are the same. The float32 copy is made one batch at a time.
+    """
+
+    def as_float(batch):
+        batch = tf.cast(batch, tf.float32)
+        return tf.reverse(batch, axis=[2]) if mirror else batch
+
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(as_float)
+    ds = inputs.fixed_options(ds).prefetch(inputs.PREFETCH)
+    return np.asarray(model.predict(ds, verbose=0), dtype="float64")
 
 
 def scores(model: keras.Model, splits: Splits, names=("val", "test"), *, flip: bool = False) -> dict:
